@@ -1,0 +1,114 @@
+// Reads, validates and freezes the configuration. The only module that reads the environment
+// (for passwordEnv) and credential files (passwordFile), so that nothing else touches process.env.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import type { ZodError } from "zod";
+import { WharfError } from "../errors.ts";
+import { type Config, configSchema } from "./schema.ts";
+import { Secret } from "./secret.ts";
+
+export interface Credentials {
+  username: string;
+  password: Secret;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Per-registry upstream credentials, resolved from password / passwordEnv / passwordFile. */
+  credentials: ReadonlyMap<string, Credentials>;
+  /** Where the config came from, for logs: a path or "embedded defaults". */
+  source: string;
+}
+
+export function configError(message: string): WharfError {
+  return new WharfError("CONFIG_INVALID", message);
+}
+
+function describeZodError(err: ZodError): string {
+  const issue = err.issues[0];
+  if (!issue) return "invalid configuration";
+  const path = issue.path.map(String).join(".") || "(top level)";
+  let message = issue.message;
+  if (issue.code === "unrecognized_keys") message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+  return `${path}: ${message}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Validates a parsed document (an object from YAML, or {} for embedded defaults). */
+export function buildConfig(
+  doc: unknown,
+  env: Record<string, string | undefined> = {},
+  source = "embedded defaults",
+): LoadedConfig {
+  const parsed = configSchema.safeParse(doc ?? {});
+  if (!parsed.success) throw configError(describeZodError(parsed.error));
+  const config = parsed.data;
+  if (!(config.defaultRegistry in config.registries)) {
+    throw configError(`defaultRegistry: "${config.defaultRegistry}" is not one of the configured registries`);
+  }
+  const seen = new Map<string, string>();
+  for (const [name, reg] of Object.entries(config.registries)) {
+    for (const host of [name, ...reg.aliases]) {
+      const other = seen.get(host);
+      if (other) throw configError(`registries.${name}.aliases: "${host}" is already used by ${other}`);
+      seen.set(host, name);
+    }
+  }
+  const credentials = new Map<string, Credentials>();
+  for (const [name, reg] of Object.entries(config.registries)) {
+    const a = reg.auth;
+    if (!a) continue;
+    let password: string | undefined = a.password;
+    if (a.passwordEnv) {
+      password = env[a.passwordEnv];
+      if (!password) {
+        throw configError(`registries.${name}.auth.passwordEnv: environment variable ${a.passwordEnv} is not set`);
+      }
+    } else if (a.passwordFile) {
+      try {
+        password = readFileSync(a.passwordFile, "utf8").trim();
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code ?? "error";
+        throw configError(`registries.${name}.auth.passwordFile: cannot read ${a.passwordFile} (${code})`);
+      }
+    }
+    credentials.set(name, { username: a.username, password: new Secret(password ?? "") });
+    // Drop the inline password from the frozen config so that dumping the config never shows it.
+    if (a.password) a.password = "[redacted]";
+  }
+  config.dataDir = resolve(config.dataDir);
+  return { config: deepFreeze(config), credentials, source };
+}
+
+/** Loads FILE (YAML) or, without one, the embedded defaults. Throws WharfError CONFIG_INVALID. */
+export function loadConfig(file: string | undefined, env: Record<string, string | undefined>): LoadedConfig {
+  if (!file) return buildConfig({}, env);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw configError(`cannot read config file ${file} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    if (e instanceof YAMLParseError) {
+      const pos = e.linePos?.[0];
+      throw configError(`${file}${pos ? `:${pos.line}:${pos.col}` : ""}: ${e.message.split("\n")[0]}`);
+    }
+    throw e;
+  }
+  if (doc !== null && doc !== undefined && (typeof doc !== "object" || Array.isArray(doc))) {
+    throw configError(`${file}: expected a YAML mapping at the top level`);
+  }
+  return buildConfig(doc, env, resolve(file));
+}

@@ -1,0 +1,76 @@
+// One error class, one table of stable codes. Each code carries the HTTP status and the OCI
+// error code (OCI distribution spec, "Error Codes") used when it reaches a registry client.
+
+interface ErrorSpec {
+  status: number;
+  /** OCI / Docker registry error code sent to clients. */
+  oci: string;
+}
+
+export const ERROR_CODES = {
+  // Client-facing registry errors (OCI distribution spec error codes).
+  NAME_INVALID: { status: 400, oci: "NAME_INVALID" },
+  NAME_UNKNOWN: { status: 404, oci: "NAME_UNKNOWN" },
+  MANIFEST_UNKNOWN: { status: 404, oci: "MANIFEST_UNKNOWN" },
+  MANIFEST_INVALID: { status: 400, oci: "MANIFEST_INVALID" },
+  BLOB_UNKNOWN: { status: 404, oci: "BLOB_UNKNOWN" },
+  DIGEST_INVALID: { status: 400, oci: "DIGEST_INVALID" },
+  TAG_INVALID: { status: 400, oci: "TAG_INVALID" },
+  RANGE_INVALID: { status: 416, oci: "RANGE_INVALID" },
+  UNAUTHORIZED: { status: 401, oci: "UNAUTHORIZED" },
+  DENIED: { status: 403, oci: "DENIED" },
+  UNSUPPORTED: { status: 405, oci: "UNSUPPORTED" },
+  TOOMANYREQUESTS: { status: 429, oci: "TOOMANYREQUESTS" },
+  NOT_FOUND: { status: 404, oci: "NOT_FOUND" },
+  // Upstream trouble, reported to clients as gateway errors.
+  UPSTREAM_UNAVAILABLE: { status: 502, oci: "UNAVAILABLE" },
+  UPSTREAM_TIMEOUT: { status: 504, oci: "UNAVAILABLE" },
+  UPSTREAM_DNS_FAILED: { status: 502, oci: "UNAVAILABLE" },
+  UPSTREAM_INVALID: { status: 502, oci: "UNAVAILABLE" },
+  OFFLINE: { status: 503, oci: "UNAVAILABLE" },
+  // Operator-facing errors.
+  CONFIG_INVALID: { status: 500, oci: "UNKNOWN" },
+  STORE_UNAVAILABLE: { status: 503, oci: "UNAVAILABLE" },
+  INTERNAL: { status: 500, oci: "UNKNOWN" },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class WharfError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra OCI `detail` for the client; never holds secrets. */
+  readonly detail: unknown;
+  /** Headers the response must carry (Retry-After, WWW-Authenticate). */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { detail?: unknown; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = "WharfError";
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.detail = opts.detail;
+    this.headers = opts.headers ?? {};
+  }
+
+  get ociCode(): string {
+    return ERROR_CODES[this.code].oci;
+  }
+
+  /** The OCI error body: {"errors":[{"code","message","detail"}]}. */
+  toOciBody(): { errors: { code: string; message: string; detail?: unknown }[] } {
+    return {
+      errors: [
+        { code: this.ociCode, message: this.message, ...(this.detail === undefined ? {} : { detail: this.detail }) },
+      ],
+    };
+  }
+}
+
+export function isWharfError(e: unknown, code?: ErrorCode): e is WharfError {
+  return e instanceof WharfError && (code === undefined || e.code === code);
+}
