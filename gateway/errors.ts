@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   UNSUPPORTED: { status: 405, oci: "UNSUPPORTED" },
   TOOMANYREQUESTS: { status: 429, oci: "TOOMANYREQUESTS" },
   NOT_FOUND: { status: 404, oci: "NOT_FOUND" },
+  MISDIRECTED: { status: 421, oci: "DENIED" },
   // Upstream trouble, reported to clients as gateway errors.
   UPSTREAM_UNAVAILABLE: { status: 502, oci: "UNAVAILABLE" },
   UPSTREAM_TIMEOUT: { status: 504, oci: "UNAVAILABLE" },

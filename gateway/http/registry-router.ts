@@ -1,0 +1,77 @@
+// Picks the registry backend for a request, in this order: (1) the TLS server name or Host header
+// names a registry or alias, (2) containerd's ?ns=<registry> on the mirror endpoint, (3) a path
+// prefix /v2/<registry>/<repo>/..., (4) defaultRegistry.
+import type { Config } from "../config/schema.ts";
+import { WharfError } from "../errors.ts";
+import { assertRepository, withDockerHubLibrary } from "../oci/reference.ts";
+
+export interface Routed {
+  registry: string;
+  repository: string;
+  via: "host" | "ns" | "prefix" | "default";
+}
+
+export function hostWithoutPort(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
+  const i = h.lastIndexOf(":");
+  return i > 0 && !h.slice(0, i).includes(":") ? h.slice(0, i) : h;
+}
+
+export class RegistryRouter {
+  readonly #byName = new Map<string, string>();
+  readonly #default: string;
+
+  constructor(config: Pick<Config, "registries" | "defaultRegistry">) {
+    for (const [name, reg] of Object.entries(config.registries)) {
+      this.#byName.set(name, name);
+      for (const alias of reg.aliases) this.#byName.set(alias, name);
+    }
+    this.#default = config.defaultRegistry;
+  }
+
+  /** The registry a host name (registry name or alias, any port) stands for. */
+  registryForHost(host: string | undefined): string | undefined {
+    if (!host) return undefined;
+    const h = host.toLowerCase().replace(/\.$/, "");
+    return this.#byName.get(h) ?? this.#byName.get(hostWithoutPort(h));
+  }
+
+  /** Every host name wharf answers for, grouped by registry (name first, then aliases). */
+  hostGroups(): Map<string, string[]> {
+    const groups = new Map<string, string[]>();
+    for (const [host, reg] of this.#byName) groups.set(reg, [...(groups.get(reg) ?? []), host]);
+    return groups;
+  }
+
+  route(opts: { name: string; servername?: string; host?: string; ns?: string | null }): Routed {
+    const fromSni = this.registryForHost(opts.servername);
+    const fromHost = this.registryForHost(opts.host);
+    let registry: string | undefined;
+    let repository = opts.name;
+    let via: Routed["via"] = "host";
+    if (fromSni || fromHost) {
+      registry = fromSni ?? fromHost;
+    } else if (opts.ns) {
+      registry = this.registryForHost(opts.ns);
+      via = "ns";
+      if (!registry) throw new WharfError("NAME_UNKNOWN", `registry "${opts.ns.slice(0, 100)}" is not configured in wharf`);
+    } else {
+      const slash = opts.name.indexOf("/");
+      const first = slash > 0 ? opts.name.slice(0, slash) : "";
+      const prefixed = first.includes(".") || first.includes(":") ? this.registryForHost(first) : undefined;
+      if (prefixed) {
+        registry = prefixed;
+        repository = opts.name.slice(slash + 1);
+        via = "prefix";
+      } else if (first.includes(".") || first.includes(":")) {
+        throw new WharfError("NAME_UNKNOWN", `registry "${first.slice(0, 100)}" is not configured in wharf`);
+      } else {
+        registry = this.#default;
+        via = "default";
+      }
+    }
+    const name = registry as string;
+    return { registry: name, repository: assertRepository(withDockerHubLibrary(name, repository)), via };
+  }
+}

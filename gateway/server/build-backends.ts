@@ -1,0 +1,46 @@
+// Builds one RegistryBackend per configured registry, sharing the cache, dispatcher and resolver.
+import type { LoadedConfig } from "../config/load-config.ts";
+import type { ContentCache } from "../cache/content-cache.ts";
+import type { RateLimits } from "../cache/rate-limits.ts";
+import { RegistryBackend } from "../cache/registry-backend.ts";
+import type { Logger } from "../log.ts";
+import type { Dispatcher } from "undici";
+import { UpstreamClient } from "../upstream/upstream-client.ts";
+
+export function buildBackends(opts: {
+  loaded: LoadedConfig;
+  cache: ContentCache;
+  dispatcher: Dispatcher;
+  rateLimits: RateLimits;
+  log: Logger;
+  userAgent: string;
+}): Map<string, RegistryBackend> {
+  const { config, credentials } = opts.loaded;
+  const backends = new Map<string, RegistryBackend>();
+  for (const [name, reg] of Object.entries(config.registries)) {
+    const log = opts.log.child({ registry: name });
+    const upstream = new UpstreamClient({
+      registry: name,
+      upstream: reg.upstream,
+      dispatcher: opts.dispatcher,
+      credentials: credentials.get(name),
+      log,
+      userAgent: opts.userAgent,
+      onRateLimit: (sample, account) => opts.rateLimits.record(name, account, sample),
+    });
+    backends.set(
+      name,
+      new RegistryBackend({
+        name,
+        config: reg,
+        globalOffline: config.offline,
+        rateLimitReserve: config.rateLimitReserve,
+        cache: opts.cache,
+        upstream,
+        rateLimits: opts.rateLimits,
+        log,
+      }),
+    );
+  }
+  return backends;
+}

@@ -1,0 +1,78 @@
+// Starts every part of wharf from a loaded configuration and wires them together.
+import { createServer, type Server } from "node:http";
+import { getRequestListener } from "@hono/node-server";
+import type { LoadedConfig } from "../config/load-config.ts";
+import { openCache } from "../cache/open-cache.ts";
+import { RateLimits } from "../cache/rate-limits.ts";
+import { RegistryRouter } from "../http/registry-router.ts";
+import { createRegistryApp } from "../http/registry-app.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
+import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
+import { buildBackends } from "./build-backends.ts";
+import { listenOn } from "./listen.ts";
+import { VERSION } from "./version.ts";
+
+export interface Wharf {
+  log: Logger;
+  addresses: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startWharf(loaded: LoadedConfig, opts: { log?: Logger; handleSignals?: boolean } = {}): Promise<Wharf> {
+  const { config } = loaded;
+  const log = opts.log ?? createLogger({ level: config.logLevel });
+  log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
+  const opened = await openCache({ dataDir: config.dataDir, log, fillTimeoutMs: config.cache.fillTimeout });
+  const closers: (() => Promise<void> | void)[] = [() => opened.close()];
+  const servers: Server[] = [];
+  const addresses: Record<string, string> = {};
+  try {
+    const resolver = new UpstreamResolver(config.upstreamDns);
+    const dispatcher = createUpstreamDispatcher(config, resolver);
+    closers.push(() => dispatcher.close());
+    const rateLimits = new RateLimits();
+    const backends = buildBackends({ loaded, cache: opened.cache, dispatcher, rateLimits, log, userAgent: `wharf/${VERSION}` });
+    const router = new RegistryRouter(config);
+    const app = createRegistryApp({ router, backends, log });
+    const listener = getRequestListener(app.fetch);
+    if (config.listen.http) {
+      const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, listener);
+      const a = await listenOn(server, config.listen.http.host, config.listen.http.port, "http");
+      servers.push(server);
+      addresses.http = `${a.address}:${a.port}`;
+      log.info({ address: addresses.http }, "HTTP mirror endpoint listening");
+    }
+  } catch (e) {
+    for (const s of servers) s.close();
+    for (const c of closers.reverse()) await c();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      log.info("wharf stopping");
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              s.closeIdleConnections?.();
+              setTimeout(() => {
+                s.closeAllConnections?.();
+                resolve();
+              }, 5_000).unref();
+            }),
+        ),
+      );
+      for (const c of closers.reverse()) await c();
+      log.flush?.();
+    })();
+    return closing;
+  };
+  if (opts.handleSignals !== false) {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void close().then(() => process.exit(0)));
+  }
+  log.info({ addresses }, "wharf ready");
+  return { log, addresses, close };
+}

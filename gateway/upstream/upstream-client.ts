@@ -1,0 +1,164 @@
+// Talks to one registry's upstream: authentication, redirects (blobs go to CDN hosts, reached
+// without the registry's Authorization header), rate-limit headers, breaker, error mapping.
+import type { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
+import { errors as undiciErrors } from "undici";
+import type { Credentials } from "../config/load-config.ts";
+import { WharfError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { parseWwwAuthenticate } from "../oci/www-authenticate.ts";
+import { CircuitBreaker, parseRetryAfter } from "./circuit-breaker.ts";
+import { UpstreamAuth } from "./upstream-auth.ts";
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | undefined>;
+  body: Readable & { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer>; dump(): Promise<void> };
+}
+
+export interface RateLimitSample {
+  limit?: string;
+  remaining?: string;
+}
+
+export interface UpstreamClientOptions {
+  registry: string;
+  upstream: string;
+  dispatcher: Dispatcher;
+  credentials?: Credentials;
+  log: Logger;
+  userAgent: string;
+  now?: () => number;
+  /** Called with Docker Hub's ratelimit-* headers whenever an upstream response carries them. */
+  onRateLimit?: (sample: RateLimitSample, username: string | undefined) => void;
+  breaker?: CircuitBreaker;
+}
+
+const MAX_REDIRECTS = 5;
+
+function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  return out;
+}
+
+export class UpstreamClient {
+  readonly registry: string;
+  readonly base: URL;
+  readonly auth: UpstreamAuth;
+  readonly breaker: CircuitBreaker;
+  readonly #dispatcher: Dispatcher;
+  readonly #log: Logger;
+  readonly #userAgent: string;
+  readonly #now: () => number;
+  readonly #onRateLimit: UpstreamClientOptions["onRateLimit"];
+
+  constructor(opts: UpstreamClientOptions) {
+    this.registry = opts.registry;
+    this.base = new URL(opts.upstream);
+    this.#dispatcher = opts.dispatcher;
+    this.#log = opts.log;
+    this.#userAgent = opts.userAgent;
+    this.#now = opts.now ?? Date.now;
+    this.#onRateLimit = opts.onRateLimit;
+    this.breaker = opts.breaker ?? new CircuitBreaker({ now: this.#now });
+    this.auth = new UpstreamAuth({ credentials: opts.credentials, dispatcher: opts.dispatcher, userAgent: opts.userAgent, now: this.#now });
+  }
+
+  /**
+   * Sends METHOD /v2/<path> upstream for `repository`, authenticating as needed and following
+   * redirects. Returns any HTTP status; throws WharfError only when no answer could be had.
+   */
+  async request(
+    method: "GET" | "HEAD",
+    path: string,
+    opts: { repository: string; headers?: Record<string, string>; signal?: AbortSignal },
+  ): Promise<UpstreamResponse> {
+    if (!this.breaker.allow()) {
+      const wait = Math.ceil(this.breaker.retryAfterMs() / 1000);
+      throw new WharfError("UPSTREAM_UNAVAILABLE", `upstream ${this.registry} is paused after errors (${this.breaker.lastError ?? "unknown"}); retrying in ${wait}s`, {
+        headers: { "retry-after": String(Math.max(1, wait)) },
+      });
+    }
+    const scope = `repository:${opts.repository}:pull`;
+    const basePath = this.base.pathname.replace(/\/$/, "");
+    let res = await this.#send(method, new URL(`${basePath}/v2/${path}`, this.base), opts, this.auth.cachedHeader(scope));
+    if (res.status === 401) {
+      const challenge = parseWwwAuthenticate(res.headers["www-authenticate"]).find((c) => c.scheme === "bearer" || c.scheme === "basic");
+      await res.body.dump();
+      this.auth.invalidate(scope);
+      const header = challenge ? await this.auth.answer(challenge, scope, opts.signal) : undefined;
+      if (header) res = await this.#send(method, new URL(`${basePath}/v2/${path}`, this.base), opts, header);
+    }
+    this.#account(res);
+    return res;
+  }
+
+  /** Health and credential check without spending a pull: GET /v2/ with auth. */
+  async ping(signal?: AbortSignal): Promise<number> {
+    const res = await this.request("GET", "", { repository: "", signal });
+    await res.body.dump();
+    return res.status;
+  }
+
+  #account(res: UpstreamResponse): void {
+    const limit = res.headers["ratelimit-limit"];
+    const remaining = res.headers["ratelimit-remaining"];
+    if ((limit || remaining) && this.#onRateLimit) this.#onRateLimit({ limit, remaining }, this.auth.username);
+    if (res.status === 429) {
+      const ms = parseRetryAfter(res.headers["retry-after"], this.#now());
+      this.breaker.pauseFor(ms, "429 too many requests");
+    } else if (res.status >= 500) {
+      this.breaker.failure(`HTTP ${res.status}`);
+    } else {
+      this.breaker.success();
+    }
+  }
+
+  async #send(
+    method: "GET" | "HEAD",
+    url: URL,
+    opts: { headers?: Record<string, string>; signal?: AbortSignal },
+    authorization: string | undefined,
+  ): Promise<UpstreamResponse> {
+    let current = url;
+    let auth = authorization;
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { "user-agent": this.#userAgent, ...opts.headers };
+      if (auth) headers.authorization = auth;
+      let r: Dispatcher.ResponseData;
+      try {
+        r = await this.#dispatcher.request({ origin: current.origin, path: `${current.pathname}${current.search}`, method, headers, signal: opts.signal });
+      } catch (e) {
+        throw this.#networkError(e, current);
+      }
+      const location = r.headers.location;
+      if (r.statusCode >= 300 && r.statusCode < 400 && typeof location === "string" && hop < MAX_REDIRECTS) {
+        await r.body.dump();
+        const next = new URL(location, current);
+        // Never carry the registry's credentials to another host (blob CDNs use signed URLs).
+        if (next.origin !== current.origin) auth = undefined;
+        this.#log.debug({ registry: this.registry, from: current.host, to: next.host, status: r.statusCode }, "following upstream redirect");
+        current = next;
+        continue;
+      }
+      return { status: r.statusCode, headers: flattenHeaders(r.headers), body: r.body as unknown as UpstreamResponse["body"] };
+    }
+  }
+
+  #networkError(e: unknown, url: URL): WharfError {
+    if (e instanceof WharfError) return e;
+    const err = e as NodeJS.ErrnoException & { wharf?: WharfError; name?: string };
+    if (err?.name === "AbortError") return new WharfError("UPSTREAM_UNAVAILABLE", "request aborted", { cause: e });
+    let w: WharfError;
+    if (err.wharf instanceof WharfError) w = err.wharf;
+    else if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.ConnectTimeoutError || err.code === "UND_ERR_CONNECT_TIMEOUT") {
+      w = new WharfError("UPSTREAM_TIMEOUT", `upstream ${url.host} timed out`, { cause: e });
+    } else {
+      const code = err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code ?? "error";
+      w = new WharfError("UPSTREAM_UNAVAILABLE", `upstream ${url.host} unreachable (${code})`, { cause: e });
+    }
+    this.breaker.failure(w.message);
+    return w;
+  }
+}
