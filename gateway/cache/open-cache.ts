@@ -18,13 +18,23 @@ export interface OpenedCache {
   close(): void;
 }
 
-export async function openCache(opts: { dataDir: string; log: Logger; fillTimeoutMs: number; now?: () => number }): Promise<OpenedCache> {
+/**
+ * `shared: true` is for maintenance commands beside a running server: no lock, temporary files
+ * left alone (a running fill owns them). SQLite (WAL) and unlink-while-open make that safe.
+ */
+export async function openCache(opts: {
+  dataDir: string;
+  log: Logger;
+  fillTimeoutMs: number;
+  now?: () => number;
+  shared?: boolean;
+}): Promise<OpenedCache> {
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o750 });
   } catch (e) {
     throw new WharfError("STORE_UNAVAILABLE", `cannot create dataDir ${opts.dataDir} (${(e as NodeJS.ErrnoException).code})`);
   }
-  const lock = await lockDataDir(opts.dataDir);
+  const lock: DataDirLock = opts.shared ? { release() {} } : await lockDataDir(opts.dataDir);
   const dbFile = join(opts.dataDir, "metadata.sqlite");
   const existed = await stat(dbFile).then(
     () => true,
@@ -42,7 +52,7 @@ export async function openCache(opts: { dataDir: string; log: Logger; fillTimeou
     db = new MetadataDb(dbFile);
   }
   const cache = new ContentCache({ dataDir: opts.dataDir, db, log: opts.log, fillTimeoutMs: opts.fillTimeoutMs, now: opts.now });
-  await cache.store.init();
+  if (!opts.shared) await cache.store.init();
   if (!existed || db.totalSize().count === 0) await rebuildIndex(cache, opts.log);
   return {
     cache,

@@ -2,6 +2,7 @@
 import { createServer, type Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { LoadedConfig } from "../config/load-config.ts";
+import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
 import { RegistryRouter } from "../http/registry-router.ts";
@@ -31,6 +32,17 @@ export async function startWharf(loaded: LoadedConfig, opts: { log?: Logger; han
     const resolver = new UpstreamResolver(config.upstreamDns);
     const dispatcher = createUpstreamDispatcher(config, resolver);
     closers.push(() => dispatcher.close());
+    const evictor = new Evictor({
+      cache: opened.cache,
+      maxSize: config.cache.maxSize,
+      minFree: config.cache.minFree,
+      dataDir: config.dataDir,
+      log,
+      intervalMs: config.cache.evictInterval,
+    });
+    opened.cache.onStored = () => evictor.noteStored();
+    evictor.start();
+    closers.push(() => evictor.stop());
     const rateLimits = new RateLimits();
     const backends = buildBackends({ loaded, cache: opened.cache, dispatcher, rateLimits, log, userAgent: `wharf/${VERSION}` });
     const router = new RegistryRouter(config);

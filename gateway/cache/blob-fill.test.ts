@@ -1,0 +1,106 @@
+// The fill against a real file system with in-process sources: single flight, followers, digest
+// verification holding back the last byte, and clients leaving without stopping the fill.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { silentLogger } from "../log.ts";
+import { parseDigest } from "../oci/digest.ts";
+import { ContentCache } from "./content-cache.ts";
+import { MetadataDb } from "./metadata-db.ts";
+
+async function newCache() {
+  const dir = await mkdtemp(join(tmpdir(), "wharf-fill-"));
+  const cache = new ContentCache({ dataDir: dir, db: new MetadataDb(join(dir, "m.sqlite")), log: silentLogger, fillTimeoutMs: 10_000 });
+  await cache.store.init();
+  return { dir, cache };
+}
+
+async function collect(r: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 10));
+
+describe("BlobFill", () => {
+  const data = randomBytes(3 * 1024 * 1024 + 17);
+  const digest = parseDigest(`sha256:${createHash("sha256").update(data).digest("hex")}`);
+
+  it("streams to several readers from one source and stores the verified blob", async () => {
+    const { cache } = await newCache();
+    const src = new PassThrough();
+    let opened = 0;
+    const a = cache.fill(digest, async () => {
+      opened++;
+      return { body: src, size: data.length };
+    });
+    const b = cache.fill(digest, async () => {
+      opened++;
+      return { body: src, size: data.length };
+    });
+    expect(b.joined).toBe(true);
+    await a.fill.started;
+    const readers = [a.fill.reader(), b.fill.reader(), a.fill.reader(100, 199)];
+    const results = readers.map(collect);
+    for (let i = 0; i < data.length; i += 65536) {
+      src.write(data.subarray(i, i + 65536));
+      await tick();
+    }
+    src.end();
+    const [r1, r2, r3] = await Promise.all(results);
+    expect(opened).toBe(1);
+    expect(r1?.equals(data)).toBe(true);
+    expect(r2?.equals(data)).toBe(true);
+    expect(r3?.equals(data.subarray(100, 200))).toBe(true);
+    expect(await cache.blobSize(digest)).toBe(data.length);
+    expect(cache.fills.size).toBe(0);
+  });
+
+  it("withholds the last byte until verified and fails readers on a digest mismatch", async () => {
+    const { cache, dir } = await newCache();
+    const src = new PassThrough();
+    const { fill } = cache.fill(digest, async () => ({ body: src, size: data.length }));
+    await fill.started;
+    const reader = fill.reader();
+    let received = 0;
+    reader.on("data", (c: Buffer) => {
+      received += c.length;
+    });
+    const ended = new Promise<Error | undefined>((resolve) => {
+      reader.on("error", resolve);
+      reader.on("end", () => resolve(undefined));
+    });
+    const corrupt = Buffer.from(data);
+    corrupt[1000] = (corrupt[1000] as number) ^ 0xff;
+    src.end(corrupt);
+    const err = await ended;
+    expect(err?.message).toMatch(/does not match its digest/);
+    expect(received).toBeLessThan(data.length);
+    await expect(fill.done).rejects.toThrow();
+    expect(await cache.blobSize(digest)).toBeUndefined();
+    expect(await readdir(join(dir, "tmp"))).toEqual([]);
+  });
+
+  it("rejects a truncated body and keeps filling when a reader leaves", async () => {
+    const { cache } = await newCache();
+    const src = new PassThrough();
+    const { fill } = cache.fill(digest, async () => ({ body: src, size: data.length }));
+    await fill.started;
+    const leaving = fill.reader();
+    leaving.once("data", () => leaving.destroy());
+    src.write(data.subarray(0, 1024 * 1024));
+    await tick();
+    src.end(data.subarray(1024 * 1024));
+    expect(await fill.done).toBe(data.length);
+
+    const d2 = parseDigest(`sha256:${"1".repeat(64)}`);
+    const short = new PassThrough();
+    const f2 = cache.fill(d2, async () => ({ body: short, size: 100 })).fill;
+    short.end(Buffer.alloc(50));
+    await expect(f2.done).rejects.toThrow(/50 of 100 bytes/);
+  });
+});
