@@ -66,7 +66,11 @@ export class WharfError extends Error {
   toOciBody(): { errors: { code: string; message: string; detail?: unknown }[] } {
     return {
       errors: [
-        { code: this.ociCode, message: this.message, ...(this.detail === undefined ? {} : { detail: this.detail }) },
+        {
+          code: this.ociCode,
+          message: this.message,
+          ...(this.detail === undefined ? {} : { detail: this.detail }),
+        },
       ],
     };
   }

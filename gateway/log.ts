@@ -1,6 +1,6 @@
 // Structured logging (pino): JSON lines, human-readable on a TTY. Secrets are redacted by path
 // as a second line of defence; code never logs credentials in the first place.
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type { Logger };
 
@@ -16,13 +16,20 @@ const REDACT = [
   "req.headers.authorization",
 ];
 
-export function createLogger(opts: { level: string; pretty?: boolean; destination?: number | string }): Logger {
+export function createLogger(opts: {
+  level: string;
+  pretty?: boolean;
+  destination?: number | string;
+}): Logger {
   const pretty = opts.pretty ?? process.stdout.isTTY === true;
   if (pretty) {
     return pino({
       level: opts.level,
       redact: REDACT,
-      transport: { target: "pino-pretty", options: { colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname" } },
+      transport: {
+        target: "pino-pretty",
+        options: { colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname" },
+      },
     });
   }
   return pino(

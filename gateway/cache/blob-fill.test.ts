@@ -13,7 +13,12 @@ import { MetadataDb } from "./metadata-db.ts";
 
 async function newCache() {
   const dir = await mkdtemp(join(tmpdir(), "wharf-fill-"));
-  const cache = new ContentCache({ dataDir: dir, db: new MetadataDb(join(dir, "m.sqlite")), log: silentLogger, fillTimeoutMs: 10_000 });
+  const cache = new ContentCache({
+    dataDir: dir,
+    db: new MetadataDb(join(dir, "m.sqlite")),
+    log: silentLogger,
+    fillTimeoutMs: 10_000,
+  });
   await cache.store.init();
   return { dir, cache };
 }

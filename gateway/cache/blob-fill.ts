@@ -4,7 +4,7 @@
 // the fill. The digest is checked at the end; only then is the file renamed into the store and
 // the last byte released to readers, so no client ever completes a download of wrong bytes.
 import { EventEmitter } from "node:events";
-import { open as openCb, read as readCb, close as closeCb } from "node:fs";
+import { close as closeCb, open as openCb, read as readCb } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -38,7 +38,12 @@ export class BlobFill extends EventEmitter {
   readonly started: Promise<void>;
   #markStarted!: () => void;
 
-  constructor(store: BlobStore, digest: Digest, openSource: (signal: AbortSignal) => Promise<FillSource>, timeoutMs: number) {
+  constructor(
+    store: BlobStore,
+    digest: Digest,
+    openSource: (signal: AbortSignal) => Promise<FillSource>,
+    timeoutMs: number,
+  ) {
     super();
     this.setMaxListeners(0);
     this.#store = store;
@@ -47,7 +52,10 @@ export class BlobFill extends EventEmitter {
     this.started = new Promise((resolve) => {
       this.#markStarted = resolve;
     });
-    const timer = setTimeout(() => this.#abort.abort(new WharfError("UPSTREAM_TIMEOUT", "blob fill timed out")), timeoutMs);
+    const timer = setTimeout(
+      () => this.#abort.abort(new WharfError("UPSTREAM_TIMEOUT", "blob fill timed out")),
+      timeoutMs,
+    );
     timer.unref();
     this.done = this.#run(openSource).finally(() => clearTimeout(timer));
     // Nobody may be waiting on `done` (every client left); the failure is reported to readers.
@@ -83,10 +91,16 @@ export class BlobFill extends EventEmitter {
       await pipeline(source.body, sink, { signal: this.#abort.signal });
       const actual = `${this.digest.algorithm}:${hash.digest("hex")}`;
       if (this.size !== undefined && this.written !== this.size) {
-        throw new WharfError("UPSTREAM_INVALID", `upstream sent ${this.written} of ${this.size} bytes for ${this.digest.value}`);
+        throw new WharfError(
+          "UPSTREAM_INVALID",
+          `upstream sent ${this.written} of ${this.size} bytes for ${this.digest.value}`,
+        );
       }
       if (actual !== this.digest.value) {
-        throw new WharfError("UPSTREAM_INVALID", `upstream blob does not match its digest ${this.digest.value} (got ${actual})`);
+        throw new WharfError(
+          "UPSTREAM_INVALID",
+          `upstream blob does not match its digest ${this.digest.value} (got ${actual})`,
+        );
       }
       await fh.close();
       fh = undefined;
@@ -96,7 +110,10 @@ export class BlobFill extends EventEmitter {
       this.emit("progress");
       return this.written;
     } catch (e) {
-      const reason = this.#abort.signal.aborted && this.#abort.signal.reason instanceof Error ? this.#abort.signal.reason : e;
+      const reason =
+        this.#abort.signal.aborted && this.#abort.signal.reason instanceof Error
+          ? this.#abort.signal.reason
+          : e;
       this.error = reason instanceof Error ? reason : new Error(String(reason));
       this.state = "failed";
       this.#markStarted();
@@ -195,7 +212,10 @@ class FillReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.#fd === undefined) return cb(err);
+    if (this.#fd === undefined) {
+      cb(err);
+      return;
+    }
     closeCb(this.#fd, () => cb(err));
   }
 }

@@ -46,7 +46,11 @@ export class BlobStore {
   }
 
   createReadStream(d: Digest, range?: { start: number; end: number }): ReadStream {
-    return createReadStream(this.pathOf(d), { start: range?.start, end: range?.end, highWaterMark: 256 * 1024 });
+    return createReadStream(this.pathOf(d), {
+      start: range?.start,
+      end: range?.end,
+      highWaterMark: 256 * 1024,
+    });
   }
 
   tempPath(): string {

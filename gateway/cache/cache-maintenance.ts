@@ -28,14 +28,20 @@ export function listTags(cache: ContentCache, filter?: string): TagRecord[] {
 export async function removeReference(cache: ContentCache, ref: string): Promise<string> {
   if (/^[a-z0-9]+:[a-f0-9]{32,}$/.test(ref)) {
     const d = parseDigest(ref);
-    if ((await cache.blobSize(d)) === undefined) throw new WharfError("BLOB_UNKNOWN", `${ref} is not in the cache`);
+    if ((await cache.blobSize(d)) === undefined)
+      throw new WharfError("BLOB_UNKNOWN", `${ref} is not in the cache`);
     await cache.remove(d.value);
     return `removed ${ref}`;
   }
   const m = /^([^/]+)\/(.+):([^:/]+)$/.exec(ref);
-  if (!m) throw new WharfError("NAME_INVALID", `expected registry/repository:tag or a digest, got "${ref.slice(0, 200)}"`);
+  if (!m)
+    throw new WharfError(
+      "NAME_INVALID",
+      `expected registry/repository:tag or a digest, got "${ref.slice(0, 200)}"`,
+    );
   const [, registry, repository, tag] = m as unknown as [string, string, string, string];
-  if (!cache.db.getTag(registry, repository, tag)) throw new WharfError("MANIFEST_UNKNOWN", `${ref} is not in the cache`);
+  if (!cache.db.getTag(registry, repository, tag))
+    throw new WharfError("MANIFEST_UNKNOWN", `${ref} is not in the cache`);
   cache.db.deleteTag(registry, repository, tag);
   return `removed tag ${ref} (its content stays until evicted or garbage-collected)`;
 }
@@ -46,7 +52,11 @@ export interface VerifyResult {
   quarantined: string[];
 }
 
-export async function verifyBlobs(cache: ContentCache, dataDir: string, progress?: (total: number) => Progress): Promise<VerifyResult> {
+export async function verifyBlobs(
+  cache: ContentCache,
+  dataDir: string,
+  progress?: (total: number) => Progress,
+): Promise<VerifyResult> {
   const all: { digest: string; path: string; size: number }[] = [];
   for await (const b of cache.store.list()) all.push(b);
   const bar = progress?.(all.length);
@@ -57,9 +67,12 @@ export async function verifyBlobs(cache: ContentCache, dataDir: string, progress
     try {
       const d = parseDigest(b.digest);
       const hash = digestHasher(d);
-      await pipeline(createReadStream(b.path, { highWaterMark: 1024 * 1024 }), async (source: AsyncIterable<Buffer>) => {
-        for await (const chunk of source) hash.update(chunk);
-      });
+      await pipeline(
+        createReadStream(b.path, { highWaterMark: 1024 * 1024 }),
+        async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) hash.update(chunk);
+        },
+      );
       ok = `${d.algorithm}:${hash.digest("hex")}` === b.digest;
     } catch {
       ok = false;
@@ -87,7 +100,14 @@ export interface GcResult {
 
 export async function collectGarbage(
   cache: ContentCache,
-  opts: { dataDir: string; maxSize: number | null; minFree: number; dryRun: boolean; log: Logger; progress?: (total: number) => Progress },
+  opts: {
+    dataDir: string;
+    maxSize: number | null;
+    minFree: number;
+    dryRun: boolean;
+    log: Logger;
+    progress?: (total: number) => Progress;
+  },
 ): Promise<GcResult> {
   const files = new Map<string, { size: number; mtimeMs: number }>();
   for await (const b of cache.store.list()) files.set(b.digest, b);
@@ -110,7 +130,14 @@ export async function collectGarbage(
     bar?.increment(1);
   }
   bar?.stop();
-  const ev = await new Evictor({ cache, maxSize: opts.maxSize, minFree: opts.minFree, dataDir: opts.dataDir, log: opts.log, intervalMs: 60_000 }).run({
+  const ev = await new Evictor({
+    cache,
+    maxSize: opts.maxSize,
+    minFree: opts.minFree,
+    dataDir: opts.dataDir,
+    log: opts.log,
+    intervalMs: 60_000,
+  }).run({
     dryRun: opts.dryRun,
   });
   result.evicted = ev.evicted;

@@ -22,7 +22,13 @@ export class ContentCache {
   /** Called after a blob is stored (eviction runs if over budget). */
   onStored: ((size: number) => void) | undefined;
 
-  constructor(opts: { dataDir: string; db: MetadataDb; log: Logger; now?: () => number; fillTimeoutMs: number }) {
+  constructor(opts: {
+    dataDir: string;
+    db: MetadataDb;
+    log: Logger;
+    now?: () => number;
+    fillTimeoutMs: number;
+  }) {
     this.store = new BlobStore(opts.dataDir);
     this.db = opts.db;
     this.#log = opts.log;
@@ -71,19 +77,25 @@ export class ContentCache {
   }
 
   /** The running fill for `d`, or a new one from `openSource` (registered before any await). */
-  fill(d: Digest, openSource: (signal: AbortSignal) => Promise<FillSource>): { fill: BlobFill; joined: boolean } {
+  fill(
+    d: Digest,
+    openSource: (signal: AbortSignal) => Promise<FillSource>,
+  ): { fill: BlobFill; joined: boolean } {
     const running = this.fills.get(d.value);
     if (running) return { fill: running, joined: true };
     const fill = new BlobFill(this.store, d, openSource, this.#fillTimeoutMs);
     this.fills.set(d.value, fill);
-    fill.done.then(
-      (size) => {
-        this.db.putBlob(d.value, size, null, this.#now());
-        this.#log.debug({ digest: d.value, size, ms: Date.now() - fill.startedAt }, "blob stored");
-        this.onStored?.(size);
-      },
-      (err: Error) => this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached"),
-    ).finally(() => this.fills.delete(d.value));
+    fill.done
+      .then(
+        (size) => {
+          this.db.putBlob(d.value, size, null, this.#now());
+          this.#log.debug({ digest: d.value, size, ms: Date.now() - fill.startedAt }, "blob stored");
+          this.onStored?.(size);
+        },
+        (err: Error) =>
+          this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached"),
+      )
+      .finally(() => this.fills.delete(d.value));
     return { fill, joined: false };
   }
 

@@ -27,7 +27,10 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   const path = full.length < 100 ? full : relative(process.cwd(), full);
   if (existsSync(path)) {
     if (await tryConnect(path)) {
-      throw new WharfError("STORE_UNAVAILABLE", `another wharf is running on ${dataDir} (lock ${full}); stop it or use another dataDir`);
+      throw new WharfError(
+        "STORE_UNAVAILABLE",
+        `another wharf is running on ${dataDir} (lock ${full}); stop it or use another dataDir`,
+      );
     }
     unlinkSync(path);
   }

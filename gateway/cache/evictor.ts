@@ -27,7 +27,14 @@ export class Evictor {
   #again = false;
   onEvict: ((r: EvictionResult) => void) | undefined;
 
-  constructor(opts: { cache: ContentCache; maxSize: number | null; minFree: number; dataDir: string; log: Logger; intervalMs: number }) {
+  constructor(opts: {
+    cache: ContentCache;
+    maxSize: number | null;
+    minFree: number;
+    dataDir: string;
+    log: Logger;
+    intervalMs: number;
+  }) {
     this.#cache = opts.cache;
     this.#maxSize = opts.maxSize;
     this.#minFree = opts.minFree;
@@ -106,7 +113,10 @@ export class Evictor {
       }
     }
     if (result.evicted > 0) {
-      this.#log.info({ ...result, dryRun, cacheBytes: bytes }, dryRun ? "eviction (dry run)" : "evicted least recently used blobs");
+      this.#log.info(
+        { ...result, dryRun, cacheBytes: bytes },
+        dryRun ? "eviction (dry run)" : "evicted least recently used blobs",
+      );
       if (!dryRun) this.onEvict?.(result);
     }
     return result;

@@ -92,10 +92,20 @@ export class MetadataDb {
   }
 
   getBlob(digest: string): BlobRecord | undefined {
-    const r = this.#stmt("SELECT digest, size, media_type, last_access, created_at FROM blobs WHERE digest = ?").get(digest) as
+    const r = this.#stmt(
+      "SELECT digest, size, media_type, last_access, created_at FROM blobs WHERE digest = ?",
+    ).get(digest) as
       | { digest: string; size: number; media_type: string | null; last_access: number; created_at: number }
       | undefined;
-    return r && { digest: r.digest, size: r.size, mediaType: r.media_type, lastAccess: r.last_access, createdAt: r.created_at };
+    return (
+      r && {
+        digest: r.digest,
+        size: r.size,
+        mediaType: r.media_type,
+        lastAccess: r.last_access,
+        createdAt: r.created_at,
+      }
+    );
   }
 
   touchBlob(digest: string, now: number): void {
@@ -108,21 +118,32 @@ export class MetadataDb {
   }
 
   totalSize(): { bytes: number; count: number } {
-    const r = this.#stmt("SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM blobs").get() as { bytes: number; count: number };
+    const r = this.#stmt("SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM blobs").get() as {
+      bytes: number;
+      count: number;
+    };
     return { bytes: Number(r.bytes), count: Number(r.count) };
   }
 
   /** Least recently used blobs first. */
   lruBlobs(limit: number): BlobRecord[] {
     return (
-      this.#stmt("SELECT digest, size, media_type, last_access, created_at FROM blobs ORDER BY last_access ASC LIMIT ?").all(limit) as {
+      this.#stmt(
+        "SELECT digest, size, media_type, last_access, created_at FROM blobs ORDER BY last_access ASC LIMIT ?",
+      ).all(limit) as {
         digest: string;
         size: number;
         media_type: string | null;
         last_access: number;
         created_at: number;
       }[]
-    ).map((r) => ({ digest: r.digest, size: r.size, mediaType: r.media_type, lastAccess: r.last_access, createdAt: r.created_at }));
+    ).map((r) => ({
+      digest: r.digest,
+      size: r.size,
+      mediaType: r.media_type,
+      lastAccess: r.last_access,
+      createdAt: r.created_at,
+    }));
   }
 
   allBlobDigests(): string[] {
@@ -138,18 +159,29 @@ export class MetadataDb {
   }
 
   getTag(registry: string, repository: string, tag: string): TagRecord | undefined {
-    const r = this.#stmt("SELECT * FROM tags WHERE registry = ? AND repository = ? AND tag = ?").get(registry, repository, tag) as
-      | Record<string, string | number>
-      | undefined;
+    const r = this.#stmt("SELECT * FROM tags WHERE registry = ? AND repository = ? AND tag = ?").get(
+      registry,
+      repository,
+      tag,
+    ) as Record<string, string | number> | undefined;
     return r && rowToTag(r);
   }
 
   markTagChecked(registry: string, repository: string, tag: string, now: number): void {
-    this.#stmt("UPDATE tags SET checked_at = ? WHERE registry = ? AND repository = ? AND tag = ?").run(now, registry, repository, tag);
+    this.#stmt("UPDATE tags SET checked_at = ? WHERE registry = ? AND repository = ? AND tag = ?").run(
+      now,
+      registry,
+      repository,
+      tag,
+    );
   }
 
   deleteTag(registry: string, repository: string, tag: string): void {
-    this.#stmt("DELETE FROM tags WHERE registry = ? AND repository = ? AND tag = ?").run(registry, repository, tag);
+    this.#stmt("DELETE FROM tags WHERE registry = ? AND repository = ? AND tag = ?").run(
+      registry,
+      repository,
+      tag,
+    );
   }
 
   listTags(registry?: string, repositoryPrefix?: string): TagRecord[] {

@@ -4,8 +4,8 @@ import { mkdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { declaredMediaType } from "../oci/media-types.ts";
 import { parseDigest } from "../oci/digest.ts";
+import { declaredMediaType } from "../oci/media-types.ts";
 import { ContentCache } from "./content-cache.ts";
 import { type DataDirLock, lockDataDir } from "./data-dir-lock.ts";
 import { MetadataDb } from "./metadata-db.ts";
@@ -32,7 +32,10 @@ export async function openCache(opts: {
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o750 });
   } catch (e) {
-    throw new WharfError("STORE_UNAVAILABLE", `cannot create dataDir ${opts.dataDir} (${(e as NodeJS.ErrnoException).code})`);
+    throw new WharfError(
+      "STORE_UNAVAILABLE",
+      `cannot create dataDir ${opts.dataDir} (${(e as NodeJS.ErrnoException).code})`,
+    );
   }
   const lock: DataDirLock = opts.shared ? { release() {} } : await lockDataDir(opts.dataDir);
   const dbFile = join(opts.dataDir, "metadata.sqlite");
@@ -47,11 +50,20 @@ export async function openCache(opts: {
   } catch (e) {
     db?.close();
     const aside = `${dbFile}.broken-${Date.now()}`;
-    opts.log.warn({ err: (e as Error).message, movedTo: aside }, "metadata database unusable; rebuilding from blob files");
+    opts.log.warn(
+      { err: (e as Error).message, movedTo: aside },
+      "metadata database unusable; rebuilding from blob files",
+    );
     await rename(dbFile, aside).catch(() => {});
     db = new MetadataDb(dbFile);
   }
-  const cache = new ContentCache({ dataDir: opts.dataDir, db, log: opts.log, fillTimeoutMs: opts.fillTimeoutMs, now: opts.now });
+  const cache = new ContentCache({
+    dataDir: opts.dataDir,
+    db,
+    log: opts.log,
+    fillTimeoutMs: opts.fillTimeoutMs,
+    now: opts.now,
+  });
   if (!opts.shared) await cache.store.init();
   if (!existed || db.totalSize().count === 0) await rebuildIndex(cache, opts.log);
   return {

@@ -12,19 +12,28 @@ describe("single byte ranges", () => {
     expect(parseRange("bytes=-10", 100)).toEqual({ start: 90, end: 99 });
     expect(parseRange("bytes=50-500", 100)).toEqual({ start: 50, end: 99 });
   });
-  it.each(["bytes=100-", "bytes=5-1", "bytes=0-1,5-6", "items=0-1", "bytes=-"])("refuses %s with 416", (h) => {
-    try {
-      parseRange(h, 100);
-      expect.unreachable();
-    } catch (e) {
-      expect(isWharfError(e, "RANGE_INVALID")).toBe(true);
-    }
-  });
+  it.each(["bytes=100-", "bytes=5-1", "bytes=0-1,5-6", "items=0-1", "bytes=-"])(
+    "refuses %s with 416",
+    (h) => {
+      try {
+        parseRange(h, 100);
+        expect.unreachable();
+      } catch (e) {
+        expect(isWharfError(e, "RANGE_INVALID")).toBe(true);
+      }
+    },
+  );
 });
 
 describe("tag freshness", () => {
   it("uses the first matching repository rule, else the registry TTL", () => {
-    const p = new TagPolicy({ tagTtl: 60_000, repositories: [{ match: "library/*", tagTtl: 0 }, { match: "pinned/**", tagTtl: Number.POSITIVE_INFINITY }] });
+    const p = new TagPolicy({
+      tagTtl: 60_000,
+      repositories: [
+        { match: "library/*", tagTtl: 0 },
+        { match: "pinned/**", tagTtl: Number.POSITIVE_INFINITY },
+      ],
+    });
     expect(p.ttlFor("library/alpine")).toBe(0);
     expect(p.isFresh("library/alpine", 0, 1)).toBe(false);
     expect(p.isFresh("pinned/a/b", 0, 1e15)).toBe(true);
@@ -38,7 +47,12 @@ describe("Docker Hub rate limits", () => {
     let now = 0;
     const r = new RateLimits(() => now);
     r.record("docker.io", undefined, { limit: "100;w=21600", remaining: "8;w=21600" });
-    expect(r.get("docker.io", undefined)).toMatchObject({ limit: 100, remaining: 8, windowSeconds: 21600, account: "anonymous" });
+    expect(r.get("docker.io", undefined)).toMatchObject({
+      limit: 100,
+      remaining: 8,
+      windowSeconds: 21600,
+      account: "anonymous",
+    });
     expect(r.isLow("docker.io", undefined, 10)).toBe(true);
     expect(r.isLow("docker.io", "bot", 10)).toBe(false);
     now = 21_601_000;

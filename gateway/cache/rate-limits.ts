@@ -26,7 +26,11 @@ export class RateLimits {
     this.#now = now;
   }
 
-  record(registry: string, account: string | undefined, sample: { limit?: string; remaining?: string }): void {
+  record(
+    registry: string,
+    account: string | undefined,
+    sample: { limit?: string; remaining?: string },
+  ): void {
     const l = parseQuota(sample.limit);
     const r = parseQuota(sample.remaining);
     const acct = account ?? "anonymous";

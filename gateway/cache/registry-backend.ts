@@ -69,12 +69,22 @@ export class RegistryBackend {
 
   // ---- manifests -------------------------------------------------------------------------
 
-  async manifest(repository: string, ref: Reference, opts: { head: boolean; accept: string[]; signal?: AbortSignal }): Promise<Reply> {
-    const found = ref.kind === "digest" ? await this.#manifestByDigest(repository, ref.digest) : await this.#manifestByTag(repository, ref.tag, opts.head);
+  async manifest(
+    repository: string,
+    ref: Reference,
+    opts: { head: boolean; accept: string[]; signal?: AbortSignal },
+  ): Promise<Reply> {
+    const found =
+      ref.kind === "digest"
+        ? await this.#manifestByDigest(repository, ref.digest)
+        : await this.#manifestByTag(repository, ref.tag, opts.head);
     if ("reply" in found) return found.reply;
     const { manifest, outcome, warning } = found;
     if (!acceptsManifest(opts.accept, manifest.mediaType)) {
-      throw new WharfError("MANIFEST_UNKNOWN", `manifest is ${manifest.mediaType}, which the client's Accept header does not list`);
+      throw new WharfError(
+        "MANIFEST_UNKNOWN",
+        `manifest is ${manifest.mediaType}, which the client's Accept header does not list`,
+      );
     }
     this.#d.cache.db.noteRepoBlob(this.name, repository, manifest.digest, this.#now());
     const headers: Record<string, string> = {
@@ -84,13 +94,23 @@ export class RegistryBackend {
       etag: `"${manifest.digest}"`,
     };
     if (warning) headers.warning = `110 wharf "${warning}"`;
-    return { status: 200, headers, body: opts.head ? undefined : manifest.body, outcome, digest: manifest.digest };
+    return {
+      status: 200,
+      headers,
+      body: opts.head ? undefined : manifest.body,
+      outcome,
+      digest: manifest.digest,
+    };
   }
 
-  async #manifestByDigest(repository: string, d: Digest): Promise<{ manifest: StoredManifest; outcome: Outcome; warning?: string } | { reply: Reply }> {
+  async #manifestByDigest(
+    repository: string,
+    d: Digest,
+  ): Promise<{ manifest: StoredManifest; outcome: Outcome; warning?: string } | { reply: Reply }> {
     const local = await this.#loadManifest(d);
     if (local) return { manifest: local, outcome: "hit" };
-    if (this.offline) throw new WharfError("MANIFEST_UNKNOWN", `manifest not cached and ${this.name} is offline`);
+    if (this.offline)
+      throw new WharfError("MANIFEST_UNKNOWN", `manifest not cached and ${this.name} is offline`);
     const joined = this.#manifestFlights.has(`${repository}@${d.value}`);
     const manifest = await this.#fetchManifest(repository, d.value, d);
     return { manifest, outcome: joined ? "coalesced" : "miss" };
@@ -106,9 +126,14 @@ export class RegistryBackend {
     const local = rec ? await this.#loadManifest(parseDigest(rec.digest), rec.mediaType) : undefined;
     const now = this.#now();
     if (rec && local) {
-      if (this.offline || this.policy.isFresh(repository, rec.checkedAt, now)) return { manifest: local, outcome: "hit" };
+      if (this.offline || this.policy.isFresh(repository, rec.checkedAt, now))
+        return { manifest: local, outcome: "hit" };
       if (this.#d.rateLimits.isLow(this.name, this.upstream.auth.username, this.#d.rateLimitReserve)) {
-        return { manifest: local, outcome: "stale", warning: "served from cache: upstream pull allowance is nearly spent" };
+        return {
+          manifest: local,
+          outcome: "stale",
+          warning: "served from cache: upstream pull allowance is nearly spent",
+        };
       }
       try {
         const current = await this.#headDigest(repository, tag);
@@ -116,7 +141,11 @@ export class RegistryBackend {
           db.markTagChecked(this.name, repository, tag, now);
           return { manifest: local, outcome: "revalidated" };
         }
-        const manifest = await this.#fetchManifest(repository, current ?? tag, current ? parseDigest(current) : undefined);
+        const manifest = await this.#fetchManifest(
+          repository,
+          current ?? tag,
+          current ? parseDigest(current) : undefined,
+        );
         this.#recordTag(repository, tag, manifest);
         return { manifest, outcome: "miss" };
       } catch (e) {
@@ -125,7 +154,10 @@ export class RegistryBackend {
           throw e;
         }
         if (!isOutage(e)) throw e;
-        this.#d.log.warn({ registry: this.name, repository, tag, err: (e as Error).message }, "upstream failed; serving cached tag");
+        this.#d.log.warn(
+          { registry: this.name, repository, tag, err: (e as Error).message },
+          "upstream failed; serving cached tag",
+        );
         return { manifest: local, outcome: "stale", warning: `served from cache: ${(e as Error).message}` };
       }
     }
@@ -133,7 +165,10 @@ export class RegistryBackend {
     if (head) {
       // A HEAD for an unknown tag is answered from upstream's HEAD: no counted pull is spent
       // until the client asks for the body (usually by digest, next).
-      const res = await this.upstream.request("HEAD", `${repository}/manifests/${tag}`, { repository, headers: { accept: UPSTREAM_MANIFEST_ACCEPT } });
+      const res = await this.upstream.request("HEAD", `${repository}/manifests/${tag}`, {
+        repository,
+        headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+      });
       if (res.status !== 200) throw await upstreamStatusError(res, "manifest", this.name);
       await res.body.dump();
       const digest = res.headers["docker-content-digest"];
@@ -149,7 +184,12 @@ export class RegistryBackend {
         return {
           reply: {
             status: 200,
-            headers: { "content-type": type, "content-length": length, "docker-content-digest": digest, etag: `"${digest}"` },
+            headers: {
+              "content-type": type,
+              "content-length": length,
+              "docker-content-digest": digest,
+              etag: `"${digest}"`,
+            },
             outcome: "passthrough",
             digest,
           },
@@ -164,76 +204,142 @@ export class RegistryBackend {
 
   #recordTag(repository: string, tag: string, m: StoredManifest): void {
     const now = this.#now();
-    this.#d.cache.db.putTag({ registry: this.name, repository, tag, digest: m.digest, mediaType: m.mediaType, size: m.body.length, fetchedAt: now, checkedAt: now });
+    this.#d.cache.db.putTag({
+      registry: this.name,
+      repository,
+      tag,
+      digest: m.digest,
+      mediaType: m.mediaType,
+      size: m.body.length,
+      fetchedAt: now,
+      checkedAt: now,
+    });
   }
 
   async #loadManifest(d: Digest, typeHint?: string): Promise<StoredManifest | undefined> {
     const m = await this.#d.cache.readManifest(d);
     if (!m) return undefined;
-    return { digest: d.value, body: m.body, mediaType: m.mediaType ?? typeHint ?? declaredMediaType(m.body) ?? "application/octet-stream" };
+    return {
+      digest: d.value,
+      body: m.body,
+      mediaType: m.mediaType ?? typeHint ?? declaredMediaType(m.body) ?? "application/octet-stream",
+    };
   }
 
   /** HEAD manifests/<tag> upstream: the tag's current digest (undefined if not sent). */
   async #headDigest(repository: string, tag: string): Promise<string | undefined> {
-    const res = await this.upstream.request("HEAD", `${repository}/manifests/${tag}`, { repository, headers: { accept: UPSTREAM_MANIFEST_ACCEPT } });
+    const res = await this.upstream.request("HEAD", `${repository}/manifests/${tag}`, {
+      repository,
+      headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+    });
     if (res.status !== 200) throw await upstreamStatusError(res, "manifest", this.name);
     await res.body.dump();
     return res.headers["docker-content-digest"];
   }
 
   /** GET a manifest upstream (single flight per repository+reference), verify, store. */
-  #fetchManifest(repository: string, reference: string, expected: Digest | undefined): Promise<StoredManifest> {
+  #fetchManifest(
+    repository: string,
+    reference: string,
+    expected: Digest | undefined,
+  ): Promise<StoredManifest> {
     const key = `${repository}@${reference}`;
     let flight = this.#manifestFlights.get(key);
     if (!flight) {
-      flight = this.#doFetchManifest(repository, reference, expected).finally(() => this.#manifestFlights.delete(key));
+      flight = this.#doFetchManifest(repository, reference, expected).finally(() =>
+        this.#manifestFlights.delete(key),
+      );
       this.#manifestFlights.set(key, flight);
     }
     return flight;
   }
 
-  async #doFetchManifest(repository: string, reference: string, expected: Digest | undefined): Promise<StoredManifest> {
-    const res = await this.upstream.request("GET", `${repository}/manifests/${reference}`, { repository, headers: { accept: UPSTREAM_MANIFEST_ACCEPT } });
+  async #doFetchManifest(
+    repository: string,
+    reference: string,
+    expected: Digest | undefined,
+  ): Promise<StoredManifest> {
+    const res = await this.upstream.request("GET", `${repository}/manifests/${reference}`, {
+      repository,
+      headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+    });
     if (res.status !== 200) throw await upstreamStatusError(res, "manifest", this.name);
     const declaredLength = Number(res.headers["content-length"] ?? 0);
     if (declaredLength > MAX_MANIFEST_BYTES) {
       res.body.destroy();
-      throw new WharfError("UPSTREAM_INVALID", `upstream manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
+      throw new WharfError(
+        "UPSTREAM_INVALID",
+        `upstream manifest is larger than ${MAX_MANIFEST_BYTES} bytes`,
+      );
     }
     const body = Buffer.from(await res.body.arrayBuffer());
-    if (body.length > MAX_MANIFEST_BYTES) throw new WharfError("UPSTREAM_INVALID", `upstream manifest is larger than ${MAX_MANIFEST_BYTES} bytes`);
+    if (body.length > MAX_MANIFEST_BYTES)
+      throw new WharfError(
+        "UPSTREAM_INVALID",
+        `upstream manifest is larger than ${MAX_MANIFEST_BYTES} bytes`,
+      );
     const sent = res.headers["docker-content-digest"];
     const claimed = expected ?? (sent ? parseDigest(sent) : undefined);
     const actual = claimed ? digestOf(claimed, body) : sha256Digest(body);
     if (claimed && actual !== claimed.value) {
-      throw new WharfError("UPSTREAM_INVALID", `upstream manifest does not match its digest ${claimed.value}`);
+      throw new WharfError(
+        "UPSTREAM_INVALID",
+        `upstream manifest does not match its digest ${claimed.value}`,
+      );
     }
     const digest = parseDigest(actual);
-    const mediaType = (res.headers["content-type"]?.split(";")[0]?.trim() || declaredMediaType(body)) ?? "application/octet-stream";
+    const mediaType =
+      (res.headers["content-type"]?.split(";")[0]?.trim() || declaredMediaType(body)) ??
+      "application/octet-stream";
     await this.#d.cache.putManifest(digest, body, mediaType);
     return { digest: digest.value, mediaType, body };
   }
 
   // ---- blobs ---------------------------------------------------------------------------
 
-  async blob(repository: string, d: Digest, opts: { head: boolean; range: string | undefined }): Promise<Reply> {
+  async blob(
+    repository: string,
+    d: Digest,
+    opts: { head: boolean; range: string | undefined },
+  ): Promise<Reply> {
     const cache = this.#d.cache;
-    const base = { "docker-content-digest": d.value, etag: `"${d.value}"`, "accept-ranges": "bytes", "content-type": "application/octet-stream" };
+    const base = {
+      "docker-content-digest": d.value,
+      etag: `"${d.value}"`,
+      "accept-ranges": "bytes",
+      "content-type": "application/octet-stream",
+    };
     const size = await cache.blobSize(d);
     if (size !== undefined) {
       cache.db.noteRepoBlob(this.name, repository, d.value, this.#now());
       const r = parseRange(opts.range, size);
-      if (opts.head) return { status: 200, headers: { ...base, "content-length": String(size) }, outcome: "hit", digest: d.value };
+      if (opts.head)
+        return {
+          status: 200,
+          headers: { ...base, "content-length": String(size) },
+          outcome: "hit",
+          digest: d.value,
+        };
       if (r) {
         return {
           status: 206,
-          headers: { ...base, "content-length": String(r.end - r.start + 1), "content-range": `bytes ${r.start}-${r.end}/${size}` },
+          headers: {
+            ...base,
+            "content-length": String(r.end - r.start + 1),
+            "content-range": `bytes ${r.start}-${r.end}/${size}`,
+          },
           body: cache.openBlob(d, r),
           outcome: "hit",
           digest: d.value,
         };
       }
-      return { status: 200, headers: { ...base, "content-length": String(size) }, body: cache.openBlob(d), outcome: "hit", digest: d.value };
+      return {
+        status: 200,
+        headers: { ...base, "content-length": String(size) },
+        body: cache.openBlob(d),
+        outcome: "hit",
+        digest: d.value,
+      };
     }
     if (this.offline) throw new WharfError("BLOB_UNKNOWN", `blob not cached and ${this.name} is offline`);
     if (opts.head && !cache.fills.has(d.value)) {
@@ -241,10 +347,18 @@ export class RegistryBackend {
       if (res.status !== 200) throw await upstreamStatusError(res, "blob", this.name);
       await res.body.dump();
       const len = res.headers["content-length"];
-      return { status: 200, headers: { ...base, ...(len ? { "content-length": len } : {}) }, outcome: "passthrough", digest: d.value };
+      return {
+        status: 200,
+        headers: { ...base, ...(len ? { "content-length": len } : {}) },
+        outcome: "passthrough",
+        digest: d.value,
+      };
     }
     const { fill, joined } = cache.fill(d, async (signal) => {
-      const res = await this.upstream.request("GET", `${repository}/blobs/${d.value}`, { repository, signal });
+      const res = await this.upstream.request("GET", `${repository}/blobs/${d.value}`, {
+        repository,
+        signal,
+      });
       if (res.status !== 200) throw await upstreamStatusError(res, "blob", this.name);
       const len = res.headers["content-length"];
       return { body: res.body, size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined };
@@ -254,12 +368,22 @@ export class RegistryBackend {
     cache.db.noteRepoBlob(this.name, repository, d.value, this.#now());
     const outcome: Outcome = joined ? "coalesced" : "miss";
     const total = fill.size;
-    if (opts.head) return { status: 200, headers: { ...base, ...(total !== undefined ? { "content-length": String(total) } : {}) }, outcome, digest: d.value };
+    if (opts.head)
+      return {
+        status: 200,
+        headers: { ...base, ...(total !== undefined ? { "content-length": String(total) } : {}) },
+        outcome,
+        digest: d.value,
+      };
     const r = total !== undefined ? parseRange(opts.range, total) : undefined;
     if (r && total !== undefined) {
       return {
         status: 206,
-        headers: { ...base, "content-length": String(r.end - r.start + 1), "content-range": `bytes ${r.start}-${r.end}/${total}` },
+        headers: {
+          ...base,
+          "content-length": String(r.end - r.start + 1),
+          "content-range": `bytes ${r.start}-${r.end}/${total}`,
+        },
         body: cache.hold(d.value, fill.reader(r.start, r.end)),
         outcome,
         digest: d.value,
@@ -278,13 +402,24 @@ export class RegistryBackend {
 
   async tagsList(repository: string, query: string): Promise<Reply> {
     if (this.offline) {
-      const tags = this.#d.cache.db.listTags(this.name, repository).filter((t) => t.repository === repository).map((t) => t.tag);
-      return { status: 200, headers: { "content-type": "application/json" }, body: Buffer.from(JSON.stringify({ name: repository, tags })), outcome: "hit" };
+      const tags = this.#d.cache.db
+        .listTags(this.name, repository)
+        .filter((t) => t.repository === repository)
+        .map((t) => t.tag);
+      return {
+        status: 200,
+        headers: { "content-type": "application/json" },
+        body: Buffer.from(JSON.stringify({ name: repository, tags })),
+        outcome: "hit",
+      };
     }
     const res = await this.upstream.request("GET", `${repository}/tags/list${query}`, { repository });
     if (res.status !== 200) throw await upstreamStatusError(res, "tags", this.name);
     const body = Buffer.from(await res.body.arrayBuffer());
-    const headers: Record<string, string> = { "content-type": "application/json", "content-length": String(body.length) };
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "content-length": String(body.length),
+    };
     // Pagination links point at the upstream path; clients follow them against wharf unchanged.
     if (res.headers.link) headers.link = res.headers.link;
     return { status: 200, headers, body, outcome: "passthrough" };
@@ -292,10 +427,16 @@ export class RegistryBackend {
 }
 
 /** A single byte range (RFC 9110 14.1.2); undefined = whole body. Throws RANGE_INVALID. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | undefined {
   if (!header) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === "" && m[2] === "")) throw new WharfError("RANGE_INVALID", "only a single byte range is supported", { headers: { "content-range": `bytes */${size}` } });
+  if (!m || (m[1] === "" && m[2] === ""))
+    throw new WharfError("RANGE_INVALID", "only a single byte range is supported", {
+      headers: { "content-range": `bytes */${size}` },
+    });
   let start: number;
   let end: number;
   if (m[1] === "") {
@@ -306,6 +447,9 @@ export function parseRange(header: string | undefined, size: number): { start: n
     start = Number(m[1]);
     end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
   }
-  if (start > end || start >= size) throw new WharfError("RANGE_INVALID", "range not satisfiable", { headers: { "content-range": `bytes */${size}` } });
+  if (start > end || start >= size)
+    throw new WharfError("RANGE_INVALID", "range not satisfiable", {
+      headers: { "content-range": `bytes */${size}` },
+    });
   return { start, end };
 }

@@ -20,14 +20,24 @@ export async function upstreamStatusError(
   const from = `upstream ${registry}`;
   switch (res.status) {
     case 404:
-      if (upstreamCode === "NAME_UNKNOWN") return new WharfError("NAME_UNKNOWN", `repository not known to ${from}`);
+      if (upstreamCode === "NAME_UNKNOWN")
+        return new WharfError("NAME_UNKNOWN", `repository not known to ${from}`);
       return what === "blob"
         ? new WharfError("BLOB_UNKNOWN", `blob unknown to ${from}`)
-        : new WharfError(what === "tags" ? "NAME_UNKNOWN" : "MANIFEST_UNKNOWN", `${what === "tags" ? "repository" : "manifest"} unknown to ${from}`);
+        : new WharfError(
+            what === "tags" ? "NAME_UNKNOWN" : "MANIFEST_UNKNOWN",
+            `${what === "tags" ? "repository" : "manifest"} unknown to ${from}`,
+          );
     case 401:
-      return new WharfError("UNAUTHORIZED", `${from} refused access${upstreamMessage ? `: ${upstreamMessage}` : ""}`);
+      return new WharfError(
+        "UNAUTHORIZED",
+        `${from} refused access${upstreamMessage ? `: ${upstreamMessage}` : ""}`,
+      );
     case 403:
-      return new WharfError("DENIED", `${from} denied access${upstreamMessage ? `: ${upstreamMessage}` : ""}`);
+      return new WharfError(
+        "DENIED",
+        `${from} denied access${upstreamMessage ? `: ${upstreamMessage}` : ""}`,
+      );
     case 429:
       return new WharfError("TOOMANYREQUESTS", `${from} rate limit reached`, {
         headers: res.headers["retry-after"] ? { "retry-after": res.headers["retry-after"] } : {},
@@ -42,6 +52,14 @@ export async function upstreamStatusError(
 export function isOutage(e: unknown): boolean {
   return (
     e instanceof WharfError &&
-    ["UPSTREAM_UNAVAILABLE", "UPSTREAM_TIMEOUT", "UPSTREAM_DNS_FAILED", "UPSTREAM_INVALID", "TOOMANYREQUESTS", "UNAUTHORIZED", "DENIED"].includes(e.code)
+    [
+      "UPSTREAM_UNAVAILABLE",
+      "UPSTREAM_TIMEOUT",
+      "UPSTREAM_DNS_FAILED",
+      "UPSTREAM_INVALID",
+      "TOOMANYREQUESTS",
+      "UNAUTHORIZED",
+      "DENIED",
+    ].includes(e.code)
   );
 }

@@ -35,19 +35,38 @@ describe("config", () => {
     expect(Object.isFrozen(config.registries)).toBe(true);
   });
   it("names the key and the problem", () => {
-    expect(message(() => buildConfig({ listen: { http: "nope" } }))).toMatch(/^listen\.http: expected "host:port"/);
-    expect(message(() => buildConfig({ registries: { "ghcr.io": { upstream: "https://ghcr.io", tagTtl: "soon" } } }))).toMatch(
-      /^registries\.ghcr\.io\.tagTtl: expected a duration/,
+    expect(message(() => buildConfig({ listen: { http: "nope" } }))).toMatch(
+      /^listen\.http: expected "host:port"/,
     );
-    expect(message(() => buildConfig({ cache: { maxSize: "lots" } }))).toMatch(/^cache\.maxSize: expected a size/);
+    expect(
+      message(() =>
+        buildConfig({ registries: { "ghcr.io": { upstream: "https://ghcr.io", tagTtl: "soon" } } }),
+      ),
+    ).toMatch(/^registries\.ghcr\.io\.tagTtl: expected a duration/);
+    expect(message(() => buildConfig({ cache: { maxSize: "lots" } }))).toMatch(
+      /^cache\.maxSize: expected a size/,
+    );
     expect(message(() => buildConfig({ typo: 1 }))).toMatch(/unknown key "typo"/);
     expect(message(() => buildConfig({ defaultRegistry: "quay.io" }))).toMatch(/^defaultRegistry:/);
-    expect(message(() => buildConfig({ registries: { "a.io": { upstream: "https://a" }, "b.io": { upstream: "https://b", aliases: ["a.io"] } }, defaultRegistry: "a.io" }))).toMatch(
-      /already used by a.io/,
-    );
+    expect(
+      message(() =>
+        buildConfig({
+          registries: {
+            "a.io": { upstream: "https://a" },
+            "b.io": { upstream: "https://b", aliases: ["a.io"] },
+          },
+          defaultRegistry: "a.io",
+        }),
+      ),
+    ).toMatch(/already used by a.io/);
   });
   it("pins tags with never and accepts 0", () => {
-    const { config } = buildConfig({ registries: { "a.io": { upstream: "https://a", tagTtl: "never", repositories: [{ match: "base/*", tagTtl: 0 }] } }, defaultRegistry: "a.io" });
+    const { config } = buildConfig({
+      registries: {
+        "a.io": { upstream: "https://a", tagTtl: "never", repositories: [{ match: "base/*", tagTtl: 0 }] },
+      },
+      defaultRegistry: "a.io",
+    });
     expect(config.registries["a.io"]?.tagTtl).toBe(Number.POSITIVE_INFINITY);
     expect(config.registries["a.io"]?.repositories[0]?.tagTtl).toBe(0);
   });
@@ -65,7 +84,10 @@ describe("config", () => {
     const loaded = buildConfig(doc, { A_PW: "env-secret" });
     expect(loaded.credentials.get("a.io")?.password.reveal()).toBe("env-secret");
     expect(loaded.credentials.get("b.io")?.password.reveal()).toBe("file-secret");
-    const dump = JSON.stringify(loaded) + JSON.stringify(loaded.config) + JSON.stringify([...loaded.credentials.values()]);
+    const dump =
+      JSON.stringify(loaded) +
+      JSON.stringify(loaded.config) +
+      JSON.stringify([...loaded.credentials.values()]);
     for (const s of ["env-secret", "file-secret", "inline-secret"]) expect(dump).not.toContain(s);
     expect(message(() => buildConfig(doc, {}))).toMatch(/A_PW is not set/);
   });
@@ -74,6 +96,8 @@ describe("config", () => {
     const file = join(dir, "bad.yml");
     writeFileSync(file, "listen:\n  http: [unclosed\n");
     expect(message(() => loadConfig(file, {}))).toMatch(/bad\.yml:\d+:\d+/);
-    expect(message(() => loadConfig(join(dir, "missing.yml"), {}))).toMatch(/cannot read config file .*ENOENT/);
+    expect(message(() => loadConfig(join(dir, "missing.yml"), {}))).toMatch(
+      /cannot read config file .*ENOENT/,
+    );
   });
 });

@@ -30,7 +30,8 @@ function describeZodError(err: ZodError): string {
   if (!issue) return "invalid configuration";
   const path = issue.path.map(String).join(".") || "(top level)";
   let message = issue.message;
-  if (issue.code === "unrecognized_keys") message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+  if (issue.code === "unrecognized_keys")
+    message = `unknown key ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
   return `${path}: ${message}`;
 }
 
@@ -70,7 +71,9 @@ export function buildConfig(
     if (a.passwordEnv) {
       password = env[a.passwordEnv];
       if (!password) {
-        throw configError(`registries.${name}.auth.passwordEnv: environment variable ${a.passwordEnv} is not set`);
+        throw configError(
+          `registries.${name}.auth.passwordEnv: environment variable ${a.passwordEnv} is not set`,
+        );
       }
     } else if (a.passwordFile) {
       try {

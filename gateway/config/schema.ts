@@ -105,7 +105,10 @@ export const configSchema = z.strictObject({
     .refine((v) => parseDnsServer(v) !== undefined, { message: 'expected "ip:port" such as "8.8.8.8:53"' })
     .prefault("8.8.8.8:53")
     .transform((v) => parseDnsServer(v) as HostPort),
-  upstreamProxy: z.url({ protocol: /^https?$/ }).nullable().prefault(null),
+  upstreamProxy: z
+    .url({ protocol: /^https?$/ })
+    .nullable()
+    .prefault(null),
   upstreamTimeouts: z
     .strictObject({
       connect: duration().prefault("10s"),
@@ -130,7 +133,17 @@ export const configSchema = z.strictObject({
       answer: z.array(ip).prefault([]),
       ttl: z.number().int().min(0).max(86400).prefault(30),
       extraNames: z.array(hostName).prefault([]),
-      allow: z.array(cidr).prefault(["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10"]),
+      allow: z
+        .array(cidr)
+        .prefault([
+          "127.0.0.0/8",
+          "::1/128",
+          "10.0.0.0/8",
+          "172.16.0.0/12",
+          "192.168.0.0/16",
+          "fc00::/7",
+          "fe80::/10",
+        ]),
       failOpen: z.boolean().prefault(true),
       rateLimit: z.number().int().min(0).prefault(500),
     })
@@ -148,8 +161,8 @@ export const configSchema = z.strictObject({
     .record(hostName, registry)
     .prefault(DEFAULT_REGISTRIES)
     .refine((r) => Object.keys(r).length > 0, {
-    message: "configure at least one registry",
-  }),
+      message: "configure at least one registry",
+    }),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,7 +1,8 @@
 // The OCI distribution pull API for every registry backend, as a hono app on @hono/node-server.
+
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Outcome, RegistryBackend } from "../cache/registry-backend.ts";
 import { isWharfError, WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -44,7 +45,17 @@ export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
     const method = c.req.method;
     const head = method === "HEAD";
     const url = new URL(c.req.url);
-    const event: RequestEvent = { registry: undefined, repository: undefined, reference: undefined, kind: "other", method, status: 0, outcome: "error", bytes: 0, ms: 0 };
+    const event: RequestEvent = {
+      registry: undefined,
+      repository: undefined,
+      reference: undefined,
+      kind: "other",
+      method,
+      status: 0,
+      outcome: "error",
+      bytes: 0,
+      ms: 0,
+    };
     const finish = (status: number, outcome: RequestEvent["outcome"], bytes: number, err?: WharfError) => {
       event.status = status;
       event.outcome = outcome;
@@ -64,16 +75,30 @@ export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
         finish(200, "hit", 2);
         return c.json({}, 200, API_VERSION_HEADER);
       }
-      if (route.kind === "catalog" || route.kind === "upload") throw new WharfError("UNSUPPORTED", "wharf is a pull-through cache: push and catalog are not supported");
-      if (method !== "GET" && method !== "HEAD") throw new WharfError("UNSUPPORTED", `${method} is not supported: wharf is a pull-through cache`);
+      if (route.kind === "catalog" || route.kind === "upload")
+        throw new WharfError(
+          "UNSUPPORTED",
+          "wharf is a pull-through cache: push and catalog are not supported",
+        );
+      if (method !== "GET" && method !== "HEAD")
+        throw new WharfError("UNSUPPORTED", `${method} is not supported: wharf is a pull-through cache`);
       const servername = deps.servernameOf?.(c.env.incoming);
       const host = c.req.header("host");
       if (servername) {
         const sniRegistry = deps.router.registryForHost(servername);
         const hostRegistry = host ? deps.router.registryForHost(host) : undefined;
-        if (host && hostRegistry !== sniRegistry) throw new WharfError("MISDIRECTED", `Host ${host.slice(0, 100)} does not match the TLS server name ${servername}`);
+        if (host && hostRegistry !== sniRegistry)
+          throw new WharfError(
+            "MISDIRECTED",
+            `Host ${host.slice(0, 100)} does not match the TLS server name ${servername}`,
+          );
       }
-      const routed = deps.router.route({ name: route.name, servername, host, ns: url.searchParams.get("ns") });
+      const routed = deps.router.route({
+        name: route.name,
+        servername,
+        host,
+        ns: url.searchParams.get("ns"),
+      });
       event.registry = routed.registry;
       event.repository = routed.repository;
       const backend = deps.backends.get(routed.registry);
@@ -82,11 +107,17 @@ export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
       if (route.kind === "manifest") {
         event.kind = "manifest";
         event.reference = route.reference;
-        reply = await backend.manifest(routed.repository, parseReference(route.reference), { head, accept: parseAccept(c.req.header("accept")) });
+        reply = await backend.manifest(routed.repository, parseReference(route.reference), {
+          head,
+          accept: parseAccept(c.req.header("accept")),
+        });
       } else if (route.kind === "blob") {
         event.kind = "blob";
         event.reference = route.digest;
-        reply = await backend.blob(routed.repository, parseDigest(route.digest), { head, range: c.req.header("range") });
+        reply = await backend.blob(routed.repository, parseDigest(route.digest), {
+          head,
+          range: c.req.header("range"),
+        });
       } else {
         event.kind = "tags";
         const q = new URLSearchParams();

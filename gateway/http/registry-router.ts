@@ -55,7 +55,11 @@ export class RegistryRouter {
     } else if (opts.ns) {
       registry = this.registryForHost(opts.ns);
       via = "ns";
-      if (!registry) throw new WharfError("NAME_UNKNOWN", `registry "${opts.ns.slice(0, 100)}" is not configured in wharf`);
+      if (!registry)
+        throw new WharfError(
+          "NAME_UNKNOWN",
+          `registry "${opts.ns.slice(0, 100)}" is not configured in wharf`,
+        );
     } else {
       const slash = opts.name.indexOf("/");
       const first = slash > 0 ? opts.name.slice(0, slash) : "";

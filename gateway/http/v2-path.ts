@@ -16,7 +16,12 @@ const MAX_PATH = 2048;
 export function parseV2Path(rawPath: string): V2Route | undefined {
   if (rawPath === "/v2" || rawPath === "/v2/") return { kind: "base" };
   if (!rawPath.startsWith("/v2/")) return undefined;
-  if (rawPath.length > MAX_PATH || /[%\\]/.test(rawPath) || /(^|\/)\.\.?(\/|$)/.test(rawPath) || rawPath.includes("//")) {
+  if (
+    rawPath.length > MAX_PATH ||
+    /[%\\]/.test(rawPath) ||
+    /(^|\/)\.\.?(\/|$)/.test(rawPath) ||
+    rawPath.includes("//")
+  ) {
     throw new WharfError("NAME_INVALID", "invalid repository path");
   }
   const rest = rawPath.slice(4);

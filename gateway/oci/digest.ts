@@ -22,14 +22,20 @@ export function looksLikeDigest(text: string): boolean {
 
 /** Parses and validates a digest; only algorithms wharf can verify are accepted. */
 export function parseDigest(text: string): Digest {
-  if (!DIGEST_SHAPE.test(text)) throw new WharfError("DIGEST_INVALID", "invalid digest format", { detail: { digest: text.slice(0, 200) } });
+  if (!DIGEST_SHAPE.test(text))
+    throw new WharfError("DIGEST_INVALID", "invalid digest format", {
+      detail: { digest: text.slice(0, 200) },
+    });
   const i = text.indexOf(":");
   const algorithm = text.slice(0, i);
   const hex = text.slice(i + 1);
   const spec = ALGORITHMS[algorithm];
-  if (!spec) throw new WharfError("DIGEST_INVALID", `unsupported digest algorithm "${algorithm.slice(0, 20)}"`);
+  if (!spec)
+    throw new WharfError("DIGEST_INVALID", `unsupported digest algorithm "${algorithm.slice(0, 20)}"`);
   if (hex.length !== spec.hex || !/^[a-f0-9]+$/.test(hex)) {
-    throw new WharfError("DIGEST_INVALID", `invalid ${algorithm} digest`, { detail: { digest: text.slice(0, 200) } });
+    throw new WharfError("DIGEST_INVALID", `invalid ${algorithm} digest`, {
+      detail: { digest: text.slice(0, 200) },
+    });
   }
   return { algorithm: algorithm as Digest["algorithm"], hex, value: text };
 }

@@ -8,9 +8,13 @@ export const DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifes
 export const DOCKER_MANIFEST_V1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 
 /** What wharf asks upstream for: every manifest type, so one cached copy serves every client. */
-export const UPSTREAM_MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, DOCKER_MANIFEST_V1_SIGNED].join(
-  ", ",
-);
+export const UPSTREAM_MANIFEST_ACCEPT = [
+  OCI_INDEX,
+  OCI_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_V1_SIGNED,
+].join(", ");
 
 /** Media types listed in Accept header(s), lower-cased, parameters dropped. */
 export function parseAccept(header: string | string[] | undefined | null): string[] {
@@ -33,7 +37,11 @@ export function acceptsManifest(accept: string[], mediaType: string): boolean {
 /** The media type declared inside a manifest body, when it has one. */
 export function declaredMediaType(body: Uint8Array): string | undefined {
   try {
-    const doc = JSON.parse(Buffer.from(body).toString("utf8")) as { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown };
+    const doc = JSON.parse(Buffer.from(body).toString("utf8")) as {
+      mediaType?: unknown;
+      schemaVersion?: unknown;
+      manifests?: unknown;
+    };
     if (typeof doc.mediaType === "string") return doc.mediaType;
     if (doc.schemaVersion === 2) return Array.isArray(doc.manifests) ? OCI_INDEX : OCI_MANIFEST;
     if (doc.schemaVersion === 1) return DOCKER_MANIFEST_V1_SIGNED;

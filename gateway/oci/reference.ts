@@ -21,7 +21,8 @@ export type Reference = { kind: "tag"; tag: string } | { kind: "digest"; digest:
 
 export function parseReference(text: string): Reference {
   if (looksLikeDigest(text)) return { kind: "digest", digest: parseDigest(text) };
-  if (!TAG.test(text)) throw new WharfError("TAG_INVALID", "invalid tag", { detail: { tag: text.slice(0, 200) } });
+  if (!TAG.test(text))
+    throw new WharfError("TAG_INVALID", "invalid tag", { detail: { tag: text.slice(0, 200) } });
   return { kind: "tag", tag: text };
 }
 

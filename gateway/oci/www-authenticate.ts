@@ -9,13 +9,15 @@ export interface Challenge {
 export function parseWwwAuthenticate(header: string | undefined | null): Challenge[] {
   if (!header) return [];
   const challenges: Challenge[] = [];
-  const re = /\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)(?:\s+|$)((?:\s*,?\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^,\s]*))*)\s*,?/gy;
+  const re =
+    /\s*([A-Za-z][A-Za-z0-9!#$%&'*+.^_`|~-]*)(?:\s+|$)((?:\s*,?\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^,\s]*))*)\s*,?/gy;
   let m: RegExpExecArray | null = re.exec(header);
   while (m && m[0].length > 0) {
     const params: Record<string, string> = {};
     const paramRe = /([A-Za-z0-9!#$%&'*+.^_`|~-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
     for (const p of (m[2] ?? "").matchAll(paramRe)) {
-      params[(p[1] as string).toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : (p[3] ?? "");
+      params[(p[1] as string).toLowerCase()] =
+        p[2] !== undefined ? p[2].replace(/\\(.)/g, "$1") : (p[3] ?? "");
     }
     challenges.push({ scheme: (m[1] as string).toLowerCase(), params });
     m = re.exec(header);

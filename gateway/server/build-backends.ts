@@ -1,10 +1,11 @@
 // Builds one RegistryBackend per configured registry, sharing the cache, dispatcher and resolver.
-import type { LoadedConfig } from "../config/load-config.ts";
+
+import type { Dispatcher } from "undici";
 import type { ContentCache } from "../cache/content-cache.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
 import { RegistryBackend } from "../cache/registry-backend.ts";
+import type { LoadedConfig } from "../config/load-config.ts";
 import type { Logger } from "../log.ts";
-import type { Dispatcher } from "undici";
 import { UpstreamClient } from "../upstream/upstream-client.ts";
 
 export function buildBackends(opts: {

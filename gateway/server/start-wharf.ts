@@ -1,17 +1,22 @@
 // Starts every part of wharf from a loaded configuration and wires them together.
 import { createServer, type Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
-import type { LoadedConfig } from "../config/load-config.ts";
+import type { QueryKind } from "../../dns/query-handler.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
+import { StoreHealth } from "../cache/store-health.ts";
+import type { LoadedConfig } from "../config/load-config.ts";
+import { createRegistryApp, type RequestEvent } from "../http/registry-app.ts";
 import { RegistryRouter } from "../http/registry-router.ts";
-import { createRegistryApp } from "../http/registry-app.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
+import { servernameOf } from "./https-listener.ts";
 import { listenOn } from "./listen.ts";
+import { startDns } from "./start-dns.ts";
+import { loadCa, startHttps } from "./start-https.ts";
 import { VERSION } from "./version.ts";
 
 export interface Wharf {
@@ -20,8 +25,18 @@ export interface Wharf {
   close(): Promise<void>;
 }
 
-export async function startWharf(loaded: LoadedConfig, opts: { log?: Logger; handleSignals?: boolean } = {}): Promise<Wharf> {
+/** Observers the admin side (metrics, status) attaches to. */
+interface Hooks {
+  onRequest?: (e: RequestEvent) => void;
+  onDnsQuery?: (kind: QueryKind) => void;
+}
+
+export async function startWharf(
+  loaded: LoadedConfig,
+  opts: { log?: Logger; handleSignals?: boolean } = {},
+): Promise<Wharf> {
   const { config } = loaded;
+  const hooks: Hooks = {};
   const log = opts.log ?? createLogger({ level: config.logLevel });
   log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
   const opened = await openCache({ dataDir: config.dataDir, log, fillTimeoutMs: config.cache.fillTimeout });
@@ -44,16 +59,47 @@ export async function startWharf(loaded: LoadedConfig, opts: { log?: Logger; han
     evictor.start();
     closers.push(() => evictor.stop());
     const rateLimits = new RateLimits();
-    const backends = buildBackends({ loaded, cache: opened.cache, dispatcher, rateLimits, log, userAgent: `wharf/${VERSION}` });
+    const backends = buildBackends({
+      loaded,
+      cache: opened.cache,
+      dispatcher,
+      rateLimits,
+      log,
+      userAgent: `wharf/${VERSION}`,
+    });
     const router = new RegistryRouter(config);
-    const app = createRegistryApp({ router, backends, log });
+    const storeHealth = new StoreHealth(opened.cache.store.tmpDir);
+    await storeHealth.probe();
+    storeHealth.start();
+    closers.push(() => storeHealth.stop());
+    const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: hooks.onRequest });
     const listener = getRequestListener(app.fetch);
     if (config.listen.http) {
-      const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 }, listener);
+      const server = createServer(
+        { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 },
+        listener,
+      );
       const a = await listenOn(server, config.listen.http.host, config.listen.http.port, "http");
       servers.push(server);
       addresses.http = `${a.address}:${a.port}`;
       log.info({ address: addresses.http }, "HTTP mirror endpoint listening");
+    }
+    const ca = await loadCa(config, log);
+    if (config.listen.https) {
+      const https = await startHttps({ config, ca, router, log, requestListener: listener });
+      servers.push(https.server as unknown as Server);
+      closers.push(() => https.leaves.stop());
+      addresses.https = https.address;
+    }
+    if (config.listen.dns) {
+      const dns = await startDns({
+        config,
+        log,
+        healthy: () => storeHealth.writable,
+        onQuery: hooks.onDnsQuery,
+      });
+      closers.push(() => dns.responder.close());
+      addresses.dns = `${config.listen.dns.host}:${dns.responder.udpPort}`;
     }
   } catch (e) {
     for (const s of servers) s.close();
@@ -83,7 +129,8 @@ export async function startWharf(loaded: LoadedConfig, opts: { log?: Logger; han
     return closing;
   };
   if (opts.handleSignals !== false) {
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void close().then(() => process.exit(0)));
+    for (const sig of ["SIGINT", "SIGTERM"] as const)
+      process.once(sig, () => void close().then(() => process.exit(0)));
   }
   log.info({ addresses }, "wharf ready");
   return { log, addresses, close };

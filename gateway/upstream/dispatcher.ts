@@ -12,7 +12,10 @@ export function trustedCas(upstreamCaFile: string | null): string[] {
   try {
     return [...rootCertificates, readFileSync(upstreamCaFile, "utf8")];
   } catch (e) {
-    throw new WharfError("CONFIG_INVALID", `upstreamCaFile: cannot read ${upstreamCaFile} (${(e as NodeJS.ErrnoException).code})`);
+    throw new WharfError(
+      "CONFIG_INVALID",
+      `upstreamCaFile: cannot read ${upstreamCaFile} (${(e as NodeJS.ErrnoException).code})`,
+    );
   }
 }
 

@@ -23,7 +23,12 @@ export class UpstreamAuth {
   /** The challenge the upstream answered with last; lets later requests authenticate up front. */
   challenge: Challenge | undefined;
 
-  constructor(opts: { credentials?: Credentials; dispatcher: Dispatcher; userAgent: string; now?: () => number }) {
+  constructor(opts: {
+    credentials?: Credentials;
+    dispatcher: Dispatcher;
+    userAgent: string;
+    now?: () => number;
+  }) {
     this.#credentials = opts.credentials;
     this.#dispatcher = opts.dispatcher;
     this.#userAgent = opts.userAgent;
@@ -88,13 +93,26 @@ export class UpstreamAuth {
     if (basic) headers.authorization = basic;
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.#dispatcher.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: "GET", headers, signal });
+      res = await this.#dispatcher.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: "GET",
+        headers,
+        signal,
+      });
     } catch (e) {
-      throw new WharfError("UPSTREAM_UNAVAILABLE", `token service ${url.host} unreachable (${(e as NodeJS.ErrnoException).code ?? "error"})`, { cause: e });
+      throw new WharfError(
+        "UPSTREAM_UNAVAILABLE",
+        `token service ${url.host} unreachable (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+        { cause: e },
+      );
     }
     const text = await res.body.text();
     if (res.statusCode === 401 || res.statusCode === 403) {
-      throw new WharfError("UNAUTHORIZED", `token service ${url.host} refused ${basic ? "the configured credentials" : "anonymous access"}`);
+      throw new WharfError(
+        "UNAUTHORIZED",
+        `token service ${url.host} refused ${basic ? "the configured credentials" : "anonymous access"}`,
+      );
     }
     if (res.statusCode !== 200) {
       throw new WharfError("UPSTREAM_UNAVAILABLE", `token service ${url.host} answered ${res.statusCode}`);
@@ -108,9 +126,13 @@ export class UpstreamAuth {
     const token = body.token ?? body.access_token;
     if (!token) throw new WharfError("UPSTREAM_INVALID", `token service ${url.host} sent no token`);
     // Spec default lifetime is 60 s when expires_in is missing.
-    const lifetime = (typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60) * 1000;
+    const lifetime =
+      (typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60) * 1000;
     const header = `Bearer ${token}`;
-    this.#tokens.set(key, { header, expires: this.#now() + Math.max(lifetime - EXPIRY_MARGIN_MS, lifetime / 2) });
+    this.#tokens.set(key, {
+      header,
+      expires: this.#now() + Math.max(lifetime - EXPIRY_MARGIN_MS, lifetime / 2),
+    });
     return header;
   }
 }

@@ -36,7 +36,9 @@ export interface UpstreamClientOptions {
 
 const MAX_REDIRECTS = 5;
 
-function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+function flattenHeaders(
+  h: Record<string, string | string[] | undefined>,
+): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
   return out;
@@ -62,7 +64,12 @@ export class UpstreamClient {
     this.#now = opts.now ?? Date.now;
     this.#onRateLimit = opts.onRateLimit;
     this.breaker = opts.breaker ?? new CircuitBreaker({ now: this.#now });
-    this.auth = new UpstreamAuth({ credentials: opts.credentials, dispatcher: opts.dispatcher, userAgent: opts.userAgent, now: this.#now });
+    this.auth = new UpstreamAuth({
+      credentials: opts.credentials,
+      dispatcher: opts.dispatcher,
+      userAgent: opts.userAgent,
+      now: this.#now,
+    });
   }
 
   /**
@@ -76,15 +83,26 @@ export class UpstreamClient {
   ): Promise<UpstreamResponse> {
     if (!this.breaker.allow()) {
       const wait = Math.ceil(this.breaker.retryAfterMs() / 1000);
-      throw new WharfError("UPSTREAM_UNAVAILABLE", `upstream ${this.registry} is paused after errors (${this.breaker.lastError ?? "unknown"}); retrying in ${wait}s`, {
-        headers: { "retry-after": String(Math.max(1, wait)) },
-      });
+      throw new WharfError(
+        "UPSTREAM_UNAVAILABLE",
+        `upstream ${this.registry} is paused after errors (${this.breaker.lastError ?? "unknown"}); retrying in ${wait}s`,
+        {
+          headers: { "retry-after": String(Math.max(1, wait)) },
+        },
+      );
     }
     const scope = `repository:${opts.repository}:pull`;
     const basePath = this.base.pathname.replace(/\/$/, "");
-    let res = await this.#send(method, new URL(`${basePath}/v2/${path}`, this.base), opts, this.auth.cachedHeader(scope));
+    let res = await this.#send(
+      method,
+      new URL(`${basePath}/v2/${path}`, this.base),
+      opts,
+      this.auth.cachedHeader(scope),
+    );
     if (res.status === 401) {
-      const challenge = parseWwwAuthenticate(res.headers["www-authenticate"]).find((c) => c.scheme === "bearer" || c.scheme === "basic");
+      const challenge = parseWwwAuthenticate(res.headers["www-authenticate"]).find(
+        (c) => c.scheme === "bearer" || c.scheme === "basic",
+      );
       await res.body.dump();
       this.auth.invalidate(scope);
       const header = challenge ? await this.auth.answer(challenge, scope, opts.signal) : undefined;
@@ -104,7 +122,8 @@ export class UpstreamClient {
   #account(res: UpstreamResponse): void {
     const limit = res.headers["ratelimit-limit"];
     const remaining = res.headers["ratelimit-remaining"];
-    if ((limit || remaining) && this.#onRateLimit) this.#onRateLimit({ limit, remaining }, this.auth.username);
+    if ((limit || remaining) && this.#onRateLimit)
+      this.#onRateLimit({ limit, remaining }, this.auth.username);
     if (res.status === 429) {
       const ms = parseRetryAfter(res.headers["retry-after"], this.#now());
       this.breaker.pauseFor(ms, "429 too many requests");
@@ -128,7 +147,13 @@ export class UpstreamClient {
       if (auth) headers.authorization = auth;
       let r: Dispatcher.ResponseData;
       try {
-        r = await this.#dispatcher.request({ origin: current.origin, path: `${current.pathname}${current.search}`, method, headers, signal: opts.signal });
+        r = await this.#dispatcher.request({
+          origin: current.origin,
+          path: `${current.pathname}${current.search}`,
+          method,
+          headers,
+          signal: opts.signal,
+        });
       } catch (e) {
         throw this.#networkError(e, current);
       }
@@ -138,21 +163,33 @@ export class UpstreamClient {
         const next = new URL(location, current);
         // Never carry the registry's credentials to another host (blob CDNs use signed URLs).
         if (next.origin !== current.origin) auth = undefined;
-        this.#log.debug({ registry: this.registry, from: current.host, to: next.host, status: r.statusCode }, "following upstream redirect");
+        this.#log.debug(
+          { registry: this.registry, from: current.host, to: next.host, status: r.statusCode },
+          "following upstream redirect",
+        );
         current = next;
         continue;
       }
-      return { status: r.statusCode, headers: flattenHeaders(r.headers), body: r.body as unknown as UpstreamResponse["body"] };
+      return {
+        status: r.statusCode,
+        headers: flattenHeaders(r.headers),
+        body: r.body as unknown as UpstreamResponse["body"],
+      };
     }
   }
 
   #networkError(e: unknown, url: URL): WharfError {
     if (e instanceof WharfError) return e;
     const err = e as NodeJS.ErrnoException & { wharf?: WharfError; name?: string };
-    if (err?.name === "AbortError") return new WharfError("UPSTREAM_UNAVAILABLE", "request aborted", { cause: e });
+    if (err?.name === "AbortError")
+      return new WharfError("UPSTREAM_UNAVAILABLE", "request aborted", { cause: e });
     let w: WharfError;
     if (err.wharf instanceof WharfError) w = err.wharf;
-    else if (e instanceof undiciErrors.HeadersTimeoutError || e instanceof undiciErrors.ConnectTimeoutError || err.code === "UND_ERR_CONNECT_TIMEOUT") {
+    else if (
+      e instanceof undiciErrors.HeadersTimeoutError ||
+      e instanceof undiciErrors.ConnectTimeoutError ||
+      err.code === "UND_ERR_CONNECT_TIMEOUT"
+    ) {
       w = new WharfError("UPSTREAM_TIMEOUT", `upstream ${url.host} timed out`, { cause: e });
     } else {
       const code = err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code ?? "error";

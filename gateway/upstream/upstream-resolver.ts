@@ -10,7 +10,11 @@ export interface HostPort {
   port: number;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
 
 interface CacheEntry {
   addresses: LookupAddress[];
@@ -80,7 +84,9 @@ export class UpstreamResolver {
       ...v6.records.map((r) => ({ address: r.address, family: 6 })),
     ];
     const ttls = [...v4.records, ...v6.records].map((r) => r.ttl * 1000);
-    const ttl = addresses.length ? Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, Math.min(...ttls))) : NEGATIVE_TTL_MS;
+    const ttl = addresses.length
+      ? Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, Math.min(...ttls)))
+      : NEGATIVE_TTL_MS;
     this.#cache.set(name, { addresses, expires: this.#now() + ttl });
     return addresses;
   }
@@ -93,17 +99,30 @@ export class UpstreamResolver {
   }
 
   /** A `lookup` for net/tls.connect (and so for undici's connector). */
-  readonly lookup = (hostname: string, options: { all?: boolean; family?: number | string }, callback: LookupCallback) => {
+  readonly lookup = (
+    hostname: string,
+    options: { all?: boolean; family?: number | string },
+    callback: LookupCallback,
+  ) => {
     this.resolve(hostname).then(
       (addresses) => {
-        const want = options.family === 6 || options.family === "IPv6" ? 6 : options.family === 4 || options.family === "IPv4" ? 4 : 0;
+        const want =
+          options.family === 6 || options.family === "IPv6"
+            ? 6
+            : options.family === 4 || options.family === "IPv4"
+              ? 4
+              : 0;
         const list = want ? addresses.filter((a) => a.family === want) : addresses;
         if (list.length === 0) {
-          callback(Object.assign(new Error(`no IPv${want} address for ${hostname}`), { code: "ENOTFOUND" }), []);
+          callback(
+            Object.assign(new Error(`no IPv${want} address for ${hostname}`), { code: "ENOTFOUND" }),
+            [],
+          );
         } else if (options.all) callback(null, list);
         else callback(null, (list[0] as LookupAddress).address, (list[0] as LookupAddress).family);
       },
-      (err: WharfError) => callback(Object.assign(new Error(err.message), { code: "ENOTFOUND", wharf: err }), []),
+      (err: WharfError) =>
+        callback(Object.assign(new Error(err.message), { code: "ENOTFOUND", wharf: err }), []),
     );
   };
 }

@@ -1,0 +1,117 @@
+import { spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { isWharfError } from "../errors.ts";
+import { registerCaCommands } from "./ca-command.ts";
+
+let tmp: string;
+let configFile: string;
+beforeEach(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "wharf-ca-cli-"));
+  configFile = join(tmp, "wharf.yaml");
+  await writeFile(configFile, `dataDir: ${JSON.stringify(join(tmp, "data"))}\n`);
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** Parses `args` with only this command registered; exit codes as in main.ts (2 usage/config, 1 failure). */
+async function run(args: string[]): Promise<number> {
+  const program = new Command("wharf")
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  registerCaCommands(program);
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (isWharfError(e, "CONFIG_INVALID")) process.stderr.write(`wharf: config: ${e.message}\n`);
+    else if (e instanceof Error && !("exitCode" in e)) process.stderr.write(`wharf: ${e.message}\n`);
+    return isWharfError(e, "CONFIG_INVALID") || (e instanceof Error && "exitCode" in e) ? 2 : 1;
+  }
+}
+
+/** Runs the command in-process; returns its exit code and what it printed. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    const code = await run(args);
+    return { code, stdout, stderr };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+describe("wharf ca", () => {
+  it("show creates the CA on first use and reports the same one afterwards", async () => {
+    const first = await cli("ca", "show", "--config", configFile);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/^subject: +CN=wharf local CA .+, O=wharf$/m);
+    expect(first.stdout).toContain(join(tmp, "data", "ca.crt"));
+    const pem = await readFile(join(tmp, "data", "ca.crt"), "utf8");
+    expect(first.stdout).toContain(new X509Certificate(pem).fingerprint256);
+    const again = await cli("ca", "show", "--config", configFile, "--json");
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      fingerprint256: new X509Certificate(pem).fingerprint256,
+    });
+  });
+
+  it("export writes the PEM to stdout or to a file", async () => {
+    const { stdout } = await cli("ca", "export", "--config", configFile);
+    expect(stdout).toBe(await readFile(join(tmp, "data", "ca.crt"), "utf8"));
+    const out = join(tmp, "exported.crt");
+    expect((await cli("ca", "export", "--config", configFile, "--out", out)).code).toBe(0);
+    expect(await readFile(out, "utf8")).toBe(stdout);
+  });
+
+  it("rotate replaces the CA and says builders need the new one", async () => {
+    const before = (await cli("ca", "export", "--config", configFile)).stdout;
+    const rotated = await cli("ca", "rotate", "--config", configFile);
+    expect(rotated.code).toBe(0);
+    expect(rotated.stdout).toContain("Every builder must now trust the new CA");
+    const after = (await cli("ca", "export", "--config", configFile)).stdout;
+    expect(after).not.toBe(before);
+    expect((await readdir(join(tmp, "data"))).some((f) => f.startsWith("ca.crt.old-"))).toBe(true);
+  });
+
+  it("rotate refuses a bring-your-own CA", async () => {
+    await writeFile(
+      configFile,
+      `dataDir: ${JSON.stringify(tmp)}\ntls: {caCertFile: /nonexistent.crt, caKeyFile: /nonexistent.key}\n`,
+    );
+    const r = await cli("ca", "rotate", "--config", configFile);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("only rotates the CA it created");
+  });
+
+  it("works through bin/wharf.mjs without the server", async () => {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    const r = spawnSync(
+      process.execPath,
+      [join(root, "bin", "wharf.mjs"), "ca", "show", "--config", configFile],
+      {
+        encoding: "utf8",
+        timeout: 30_000,
+      },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("sha256:");
+    expect((await stat(join(tmp, "data", "ca.key"))).mode & 0o777).toBe(0o600);
+  });
+});
