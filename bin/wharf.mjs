@@ -11,7 +11,9 @@ const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   const bundled = join(root, "node_modules", "node", "bin", "node");
   if (!existsSync(bundled) || process.env.WHARF_REEXEC) {
-    console.error(`wharf: Node.js 22.18 or newer is needed (this is ${process.version}); run \`npm install\` first`);
+    console.error(
+      `wharf: Node.js 22.18 or newer is needed (this is ${process.version}); run \`npm install\` first`,
+    );
     process.exit(1);
   }
   const r = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {

@@ -3,6 +3,10 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isWharfError } from "../errors.ts";
+import { registerCaCommands } from "./ca-command.ts";
+import { registerCacheCommands } from "./cache-command.ts";
+import { registerClientConfigCommand } from "./client-config-command.ts";
+import { registerDoctorCommand } from "./doctor-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 
 export const EXIT_OK = 0;
@@ -10,7 +14,9 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -21,6 +27,10 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run `wharf --help` for usage)")
     .exitOverride();
   registerServeCommand(program);
+  registerCacheCommands(program);
+  registerCaCommands(program);
+  registerClientConfigCommand(program);
+  registerDoctorCommand(program);
   return program;
 }
 

@@ -74,16 +74,6 @@ export async function startWharf(
     closers.push(() => storeHealth.stop());
     const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: hooks.onRequest });
     const listener = getRequestListener(app.fetch);
-    if (config.listen.http) {
-      const server = createServer(
-        { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 },
-        listener,
-      );
-      const a = await listenOn(server, config.listen.http.host, config.listen.http.port, "http");
-      servers.push(server);
-      addresses.http = `${a.address}:${a.port}`;
-      log.info({ address: addresses.http }, "HTTP mirror endpoint listening");
-    }
     const ca = await loadCa(config, log);
     if (config.listen.https) {
       const https = await startHttps({ config, ca, router, log, requestListener: listener });
@@ -100,6 +90,18 @@ export async function startWharf(
       });
       closers.push(() => dns.responder.close());
       addresses.dns = `${config.listen.dns.host}:${dns.responder.udpPort}`;
+    }
+    // The plain-HTTP endpoint opens last: clients (and health probes) that see it answer can rely
+    // on every other listener being up.
+    if (config.listen.http) {
+      const server = createServer(
+        { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 },
+        listener,
+      );
+      const a = await listenOn(server, config.listen.http.host, config.listen.http.port, "http");
+      servers.push(server);
+      addresses.http = `${a.address}:${a.port}`;
+      log.info({ address: addresses.http }, "HTTP mirror endpoint listening");
     }
   } catch (e) {
     for (const s of servers) s.close();

@@ -1,0 +1,103 @@
+// `wharf cache ls|rm|gc|verify`: maintenance on the cache in dataDir. Safe beside a running
+// server (see openCache's shared mode).
+import type { Command } from "commander";
+import { collectGarbage, listTags, removeReference, verifyBlobs } from "../cache/cache-maintenance.ts";
+import { openCache } from "../cache/open-cache.ts";
+import { loadConfig } from "../config/load-config.ts";
+import { formatBytes } from "../config/units.ts";
+import { silentLogger } from "../log.ts";
+import { createProgress } from "./progress.ts";
+
+async function withCache<T>(
+  configFile: string | undefined,
+  fn: (ctx: Awaited<ReturnType<typeof open>>) => Promise<T>,
+): Promise<T> {
+  const ctx = await open(configFile);
+  try {
+    return await fn(ctx);
+  } finally {
+    ctx.opened.close();
+  }
+}
+
+async function open(configFile: string | undefined) {
+  const { config } = loadConfig(configFile, process.env);
+  const opened = await openCache({
+    dataDir: config.dataDir,
+    log: silentLogger,
+    fillTimeoutMs: config.cache.fillTimeout,
+    shared: true,
+  });
+  return { config, opened, cache: opened.cache };
+}
+
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+export function registerCacheCommands(program: Command): void {
+  const cache = program.command("cache").description("inspect and maintain the cache in dataDir");
+  cache
+    .command("ls")
+    .description("list cached tags, optionally of one registry or registry/repository")
+    .argument("[filter]", "registry or registry/repository, e.g. docker.io/library/alpine")
+    .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
+    .option("--json", "JSON output")
+    .action((filter: string | undefined, opts: { config?: string; json?: boolean }) =>
+      withCache(opts.config, async ({ cache: c }) => {
+        const tags = listTags(c, filter);
+        if (opts.json) {
+          out(JSON.stringify(tags, null, 2));
+          return;
+        }
+        const totals = c.db.totalSize();
+        for (const t of tags) {
+          out(
+            `${t.registry}/${t.repository}:${t.tag}  ${t.digest.slice(0, 19)}…  ${formatBytes(t.size)}  checked ${new Date(t.checkedAt).toISOString()}`,
+          );
+        }
+        out(`${tags.length} tag(s); cache holds ${totals.count} blob(s), ${formatBytes(totals.bytes)}`);
+      }),
+    );
+  cache
+    .command("rm")
+    .description("remove a tag record (registry/repo:tag) or a blob/manifest (sha256:...)")
+    .argument("<ref>")
+    .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
+    .action((ref: string, opts: { config?: string }) =>
+      withCache(opts.config, async ({ cache: c }) => out(await removeReference(c, ref))),
+    );
+  cache
+    .command("gc")
+    .description("drop orphaned records, index stray files, evict down to cache.maxSize / cache.minFree")
+    .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
+    .option("-n, --dry-run", "report what would be done, change nothing")
+    .action((opts: { config?: string; dryRun?: boolean }) =>
+      withCache(opts.config, async ({ cache: c, config }) => {
+        const r = await collectGarbage(c, {
+          dataDir: config.dataDir,
+          maxSize: config.cache.maxSize,
+          minFree: config.cache.minFree,
+          dryRun: opts.dryRun === true,
+          log: silentLogger,
+          progress: (total) => createProgress({ total, label: "gc" }),
+        });
+        const verb = opts.dryRun ? "would" : "did";
+        out(
+          `gc (${verb}): ${r.orphanRecords} orphaned record(s) dropped, ${r.unindexedFiles} stray file(s) indexed, ${r.evicted} blob(s) evicted (${formatBytes(r.evictedBytes)})`,
+        );
+      }),
+    );
+  cache
+    .command("verify")
+    .description("re-hash every cached blob; move mismatches to dataDir/quarantine")
+    .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
+    .action((opts: { config?: string }) =>
+      withCache(opts.config, async ({ cache: c, config }) => {
+        const r = await verifyBlobs(c, config.dataDir, (total) => createProgress({ total, label: "verify" }));
+        out(`verified ${r.checked} blob(s), ${formatBytes(r.bytes)}; ${r.quarantined.length} quarantined`);
+        for (const d of r.quarantined) out(`  quarantined ${d}`);
+        if (r.quarantined.length > 0) process.exitCode = 1;
+      }),
+    );
+}
