@@ -46,7 +46,7 @@ export async function startDnsResponder(opts: DnsResponderOptions): Promise<DnsR
   });
 
   const { port } = udp.address();
-  log?.info({ host: opts.host, port, upstream: opts.upstream }, "dns responder listening");
+  log?.debug({ host: opts.host, port, upstream: opts.upstream }, "dns responder bound");
   return {
     udpPort: port,
     tcpPort: port,

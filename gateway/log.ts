@@ -4,17 +4,12 @@ import { type Logger, pino } from "pino";
 
 export type { Logger };
 
-const REDACT = [
-  "password",
-  "token",
-  "authorization",
-  "*.password",
-  "*.token",
-  "*.authorization",
-  "*.Authorization",
-  "headers.authorization",
-  "req.headers.authorization",
-];
+const SECRET_KEYS = ["password", "token", "authorization", "Authorization", "proxy-authorization", "secret"];
+const REDACT = SECRET_KEYS.flatMap((k) => {
+  const key = k.includes("-") ? `["${k}"]` : k;
+  const dot = k.includes("-") ? key : `.${key}`;
+  return [key, `*${dot}`, `*.*${dot}`, `*.*.*${dot}`];
+});
 
 export function createLogger(opts: {
   level: string;

@@ -19,6 +19,8 @@ export class ContentCache {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #fillTimeoutMs: number;
+  /** Called when a fill ends, stored or not (fill-duration metrics). */
+  onFill: ((f: { bytes: number; ms: number; ok: boolean }) => void) | undefined;
   /** Called after a blob is stored (eviction runs if over budget). */
   onStored: ((size: number) => void) | undefined;
 
@@ -90,6 +92,7 @@ export class ContentCache {
         (size) => {
           this.db.putBlob(d.value, size, null, this.#now());
           this.#log.debug({ digest: d.value, size, ms: Date.now() - fill.startedAt }, "blob stored");
+          this.onFill?.({ bytes: size, ms: Date.now() - fill.startedAt, ok: true });
           this.onStored?.(size);
         },
         (err: Error) =>

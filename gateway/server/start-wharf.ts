@@ -1,13 +1,16 @@
 // Starts every part of wharf from a loaded configuration and wires them together.
 import { createServer, type Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
-import type { QueryKind } from "../../dns/query-handler.ts";
+import type { Ca } from "../../certs/certificate-authority.ts";
+import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
+import { createReadiness } from "../admin/readiness.ts";
+import { statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
 import { StoreHealth } from "../cache/store-health.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
-import { createRegistryApp, type RequestEvent } from "../http/registry-app.ts";
+import { createRegistryApp } from "../http/registry-app.ts";
 import { RegistryRouter } from "../http/registry-router.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
@@ -25,18 +28,11 @@ export interface Wharf {
   close(): Promise<void>;
 }
 
-/** Observers the admin side (metrics, status) attaches to. */
-interface Hooks {
-  onRequest?: (e: RequestEvent) => void;
-  onDnsQuery?: (kind: QueryKind) => void;
-}
-
 export async function startWharf(
   loaded: LoadedConfig,
   opts: { log?: Logger; handleSignals?: boolean } = {},
 ): Promise<Wharf> {
   const { config } = loaded;
-  const hooks: Hooks = {};
   const log = opts.log ?? createLogger({ level: config.logLevel });
   log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
   const opened = await openCache({ dataDir: config.dataDir, log, fillTimeoutMs: config.cache.fillTimeout });
@@ -72,9 +68,30 @@ export async function startWharf(
     await storeHealth.probe();
     storeHealth.start();
     closers.push(() => storeHealth.stop());
-    const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: hooks.onRequest });
+    let ca: Ca | undefined;
+    const admin = createAdminEndpoint({
+      source: statusSourceFrom({
+        config,
+        cache: opened.cache,
+        backends,
+        rateLimits,
+        version: VERSION,
+        ca: () => ca,
+        addresses,
+      }),
+      readiness: createReadiness({
+        store: storeHealth,
+        ca: config.listen.https ? () => ca : undefined,
+        listeners: (["https", "dns", "http", "admin"] as const).filter((l) => config.listen[l]),
+        addresses,
+      }),
+      token: config.admin.token,
+    });
+    evictor.onEvict = admin.onEviction;
+    opened.cache.onFill = admin.onFill;
+    const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: admin.onRequest });
     const listener = getRequestListener(app.fetch);
-    const ca = await loadCa(config, log);
+    ca = await loadCa(config, log);
     if (config.listen.https) {
       const https = await startHttps({ config, ca, router, log, requestListener: listener });
       servers.push(https.server as unknown as Server);
@@ -86,10 +103,19 @@ export async function startWharf(
         config,
         log,
         healthy: () => storeHealth.writable,
-        onQuery: hooks.onDnsQuery,
+        onQuery: admin.onDnsQuery,
       });
       closers.push(() => dns.responder.close());
       addresses.dns = `${config.listen.dns.host}:${dns.responder.udpPort}`;
+    }
+    if (config.listen.admin) {
+      const { server, address } = await startAdminServer({ ...config.listen.admin, app: admin.app });
+      servers.push(server);
+      addresses.admin = `${address.address}:${address.port}`;
+      log.info(
+        { address: addresses.admin, token: config.admin.token ? "required" : "none" },
+        "admin endpoint listening",
+      );
     }
     // The plain-HTTP endpoint opens last: clients (and health probes) that see it answer can rely
     // on every other listener being up.

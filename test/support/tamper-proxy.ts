@@ -19,6 +19,8 @@ export type TamperRule = (
   | { kind: "redirect" }
   | { kind: "status"; status: number; headers?: Record<string, string>; body?: string }
   | { kind: "delay"; ms: number }
+  /** Pass through, adding these response headers (Docker Hub's ratelimit-* for example). */
+  | { kind: "headers"; headers: Record<string, string> }
 ) & {
   /** Apply this many times, then pass through again; default: until cleared. */
   times?: number;
@@ -116,7 +118,9 @@ export async function startTamperProxy(o: TamperProxyOptions): Promise<TamperPro
     for (const key of [last, "*"]) {
       const rule = rules.get(key);
       if (!rule) continue;
-      const methods = rule.methods ?? (rule.kind === "status" || rule.kind === "delay" ? undefined : ["GET"]);
+      const methods =
+        rule.methods ??
+        (rule.kind === "status" || rule.kind === "delay" || rule.kind === "headers" ? undefined : ["GET"]);
       if (methods && !methods.includes(method)) continue;
       if (rule.times !== undefined && --rule.times <= 0) rules.delete(key);
       return rule;
@@ -162,7 +166,7 @@ export async function startTamperProxy(o: TamperProxyOptions): Promise<TamperPro
       res.end();
       return;
     }
-    const headers = forwardHeaders(up.headers);
+    const headers = { ...forwardHeaders(up.headers), ...(rule?.kind === "headers" ? rule.headers : {}) };
     const location = headers.location;
     if (typeof location === "string" && location.startsWith(upstream))
       headers.location = origin + location.slice(upstream.length);

@@ -1,0 +1,103 @@
+// Live facts the admin endpoint reads on demand (each scrape, each /api/status): cache totals,
+// rate limits, breakers, fills in flight, the CA and the listeners. An interface, so the admin app
+// and metrics are tested without a running gateway; statusSourceFrom() builds it from the real parts.
+import type { Ca } from "../../certs/certificate-authority.ts";
+import type { ContentCache } from "../cache/content-cache.ts";
+import type { RateLimitState, RateLimits } from "../cache/rate-limits.ts";
+import type { RegistryBackend } from "../cache/registry-backend.ts";
+import type { Config } from "../config/schema.ts";
+import type { BreakerState } from "../upstream/circuit-breaker.ts";
+
+export interface RegistryInfo {
+  name: string;
+  upstream: string;
+  aliases: string[];
+  offline: boolean;
+  breaker: BreakerState;
+  lastError: string | null;
+}
+
+export interface CacheTotals {
+  bytes: number;
+  entries: number;
+  /** cache.maxSize; null when only minFree bounds the cache. */
+  maxBytes: number | null;
+}
+
+export interface CaInfo {
+  subject: string;
+  fingerprint256: string;
+  notAfter: string;
+}
+
+export interface StatusSource {
+  version: string;
+  /** Epoch ms when wharf started. */
+  startedAt: number;
+  registries(): RegistryInfo[];
+  cacheTotals(): CacheTotals;
+  rateLimits(): RateLimitState[];
+  fillsInFlight(): number;
+  ca(): CaInfo | null;
+  /** What each listener is bound to ("http" -> "0.0.0.0:5000"). */
+  listen(): Record<string, string>;
+  /** Shell commands an operator copies to set up builders. */
+  clientCommands(): string[];
+}
+
+/** What the status page offers to copy (cli/ca-command.ts, cli/client-config-command.ts). */
+export const DEFAULT_CLIENT_COMMANDS: readonly string[] = [
+  "wharf ca export --out ./wharf-ca.crt",
+  "wharf client-config docker --out ./wharf-certs",
+  "wharf client-config containerd --out ./wharf-containerd",
+  "wharf client-config buildkit --out ./wharf-buildkit",
+  "wharf client-config daemon-json --out ./daemon.json",
+];
+
+export function caInfo(ca: Pick<Ca, "subject" | "fingerprint256" | "notAfter">): CaInfo {
+  return { subject: ca.subject, fingerprint256: ca.fingerprint256, notAfter: ca.notAfter.toISOString() };
+}
+
+export function statusSourceFrom(parts: {
+  config: Config;
+  cache: ContentCache;
+  backends: ReadonlyMap<string, RegistryBackend>;
+  rateLimits: RateLimits;
+  version: string;
+  startedAt?: number;
+  /** The CA once loaded (a getter: it may be rotated while running). */
+  ca?: () => Ca | undefined;
+  /** Bound addresses, filled in as listeners come up (startWharf's `addresses`). */
+  addresses: Record<string, string>;
+  clientCommands?: readonly string[];
+}): StatusSource {
+  const { config, cache, backends } = parts;
+  return {
+    version: parts.version,
+    startedAt: parts.startedAt ?? Date.now(),
+    registries: () =>
+      Object.entries(config.registries).map(([name, reg]) => {
+        const breaker = backends.get(name)?.upstream.breaker;
+        return {
+          name,
+          upstream: reg.upstream,
+          aliases: [...reg.aliases],
+          offline: config.offline || reg.offline,
+          breaker: breaker?.state ?? "closed",
+          lastError: breaker?.lastError ?? null,
+        };
+      }),
+    cacheTotals: () => {
+      const t = cache.db.totalSize();
+      return { bytes: t.bytes, entries: t.count, maxBytes: config.cache.maxSize };
+    },
+    rateLimits: () => parts.rateLimits.all(),
+    fillsInFlight: () => cache.fills.size,
+    ca: () => {
+      const ca = parts.ca?.();
+      return ca ? caInfo(ca) : null;
+    },
+    listen: () => ({ ...parts.addresses }),
+    clientCommands: () => [...(parts.clientCommands ?? DEFAULT_CLIENT_COMMANDS)],
+  };
+}
