@@ -29,6 +29,12 @@ export interface Reply {
 /** Manifests larger than this are refused (distribution's limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
+interface Found {
+  manifest: StoredManifest;
+  outcome: Outcome;
+  warning?: string;
+}
+
 interface StoredManifest {
   digest: string;
   mediaType: string;
@@ -77,8 +83,7 @@ export class RegistryBackend {
     const found =
       ref.kind === "digest"
         ? await this.#manifestByDigest(repository, ref.digest)
-        : await this.#manifestByTag(repository, ref.tag, opts.head);
-    if ("reply" in found) return found.reply;
+        : await this.#manifestByTag(repository, ref.tag);
     const { manifest, outcome, warning } = found;
     if (!acceptsManifest(opts.accept, manifest.mediaType)) {
       throw new WharfError(
@@ -103,10 +108,7 @@ export class RegistryBackend {
     };
   }
 
-  async #manifestByDigest(
-    repository: string,
-    d: Digest,
-  ): Promise<{ manifest: StoredManifest; outcome: Outcome; warning?: string } | { reply: Reply }> {
+  async #manifestByDigest(repository: string, d: Digest): Promise<Found> {
     const local = await this.#loadManifest(d);
     if (local) return { manifest: local, outcome: "hit" };
     if (this.offline)
@@ -116,11 +118,7 @@ export class RegistryBackend {
     return { manifest, outcome: joined ? "coalesced" : "miss" };
   }
 
-  async #manifestByTag(
-    repository: string,
-    tag: string,
-    head: boolean,
-  ): Promise<{ manifest: StoredManifest; outcome: Outcome; warning?: string } | { reply: Reply }> {
+  async #manifestByTag(repository: string, tag: string): Promise<Found> {
     const db = this.#d.cache.db;
     const rec = db.getTag(this.name, repository, tag);
     const local = rec ? await this.#loadManifest(parseDigest(rec.digest), rec.mediaType) : undefined;
@@ -162,40 +160,9 @@ export class RegistryBackend {
       }
     }
     if (this.offline) throw new WharfError("MANIFEST_UNKNOWN", `tag not cached and ${this.name} is offline`);
-    if (head) {
-      // A HEAD for an unknown tag is answered from upstream's HEAD: no counted pull is spent
-      // until the client asks for the body (usually by digest, next).
-      const res = await this.upstream.request("HEAD", `${repository}/manifests/${tag}`, {
-        repository,
-        headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
-      });
-      if (res.status !== 200) throw await upstreamStatusError(res, "manifest", this.name);
-      await res.body.dump();
-      const digest = res.headers["docker-content-digest"];
-      const type = res.headers["content-type"];
-      const length = res.headers["content-length"];
-      if (digest && type && length) {
-        const d = parseDigest(digest);
-        const known = await this.#loadManifest(d, type);
-        if (known) {
-          this.#recordTag(repository, tag, known);
-          return { manifest: known, outcome: "hit" };
-        }
-        return {
-          reply: {
-            status: 200,
-            headers: {
-              "content-type": type,
-              "content-length": length,
-              "docker-content-digest": digest,
-              etag: `"${digest}"`,
-            },
-            outcome: "passthrough",
-            digest,
-          },
-        };
-      }
-    }
+    // An uncached tag is fetched with GET even when the client sent HEAD: clients follow a HEAD
+    // with a GET by digest, which is then a hit, so upstream counts one pull either way, and the
+    // tag is recorded for the next client.
     const joined = this.#manifestFlights.has(`${repository}@${tag}`);
     const manifest = await this.#fetchManifest(repository, tag, undefined);
     this.#recordTag(repository, tag, manifest);
