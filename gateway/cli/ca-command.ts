@@ -46,7 +46,7 @@ export function registerCaCommands(program: Command): void {
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .option("--json", "JSON output")
     .action(async (opts: { config?: string; json?: boolean }) => {
-      const c = await openCa(loadConfig(opts.config, process.env).config);
+      const c = await openCa(loadConfig(opts.config, process.env, { credentials: false }).config);
       const { subject, fingerprint256, notBefore, notAfter, certFile, external } = c;
       const json = { subject, fingerprint256, notBefore, notAfter, certFile, external };
       out(opts.json ? JSON.stringify(json, null, 2) : describeCa(c).join("\n"));
@@ -56,7 +56,7 @@ export function registerCaCommands(program: Command): void {
     .option("-o, --out <file>", "write to FILE instead of stdout")
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .action(async (opts: { config?: string; out?: string }) => {
-      const c = await openCa(loadConfig(opts.config, process.env).config);
+      const c = await openCa(loadConfig(opts.config, process.env, { credentials: false }).config);
       if (!opts.out) {
         process.stdout.write(c.certPem);
         return;
@@ -68,7 +68,7 @@ export function registerCaCommands(program: Command): void {
     .description("replace wharf's own CA with a new one; every builder must then trust the new CA")
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .action(async (opts: { config?: string }) => {
-      const { config } = loadConfig(opts.config, process.env);
+      const { config } = loadConfig(opts.config, process.env, { credentials: false });
       if (config.tls.caCertFile || config.tls.caKeyFile) {
         throw new WharfError(
           "CONFIG_INVALID",

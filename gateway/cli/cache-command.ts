@@ -21,7 +21,7 @@ async function withCache<T>(
 }
 
 async function open(configFile: string | undefined) {
-  const { config } = loadConfig(configFile, process.env);
+  const { config } = loadConfig(configFile, process.env, { credentials: false });
   const opened = await openCache({
     dataDir: config.dataDir,
     log: silentLogger,

@@ -36,7 +36,7 @@ async function writeAll(dir: string, generated: ClientConfig): Promise<void> {
 }
 
 async function run(kind: Kind, opts: Options): Promise<void> {
-  const { config } = loadConfig(opts.config, process.env);
+  const { config } = loadConfig(opts.config, process.env, { credentials: false });
   const address = opts.address ?? defaultAddress(config);
   if (!address) {
     throw new WharfError(

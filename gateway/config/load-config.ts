@@ -44,10 +44,19 @@ function deepFreeze<T>(value: T): T {
 }
 
 /** Validates a parsed document (an object from YAML, or {} for embedded defaults). */
+export interface LoadOptions {
+  /**
+   * false: leave upstream credentials unresolved (no env or secret files read). For commands
+   * that never talk to an upstream (ca, client-config, cache), so they run where secrets aren't.
+   */
+  credentials?: boolean;
+}
+
 export function buildConfig(
   doc: unknown,
   env: Record<string, string | undefined> = {},
   source = "embedded defaults",
+  opts: LoadOptions = {},
 ): LoadedConfig {
   const parsed = configSchema.safeParse(doc ?? {});
   if (!parsed.success) throw configError(describeZodError(parsed.error));
@@ -67,6 +76,10 @@ export function buildConfig(
   for (const [name, reg] of Object.entries(config.registries)) {
     const a = reg.auth;
     if (!a) continue;
+    if (opts.credentials === false) {
+      if (a.password) a.password = "[redacted]";
+      continue;
+    }
     let password: string | undefined = a.password;
     if (a.passwordEnv) {
       password = env[a.passwordEnv];
@@ -92,8 +105,12 @@ export function buildConfig(
 }
 
 /** Loads FILE (YAML) or, without one, the embedded defaults. Throws WharfError CONFIG_INVALID. */
-export function loadConfig(file: string | undefined, env: Record<string, string | undefined>): LoadedConfig {
-  if (!file) return buildConfig({}, env);
+export function loadConfig(
+  file: string | undefined,
+  env: Record<string, string | undefined>,
+  opts: LoadOptions = {},
+): LoadedConfig {
+  if (!file) return buildConfig({}, env, "embedded defaults", opts);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -113,5 +130,5 @@ export function loadConfig(file: string | undefined, env: Record<string, string 
   if (doc !== null && doc !== undefined && (typeof doc !== "object" || Array.isArray(doc))) {
     throw configError(`${file}: expected a YAML mapping at the top level`);
   }
-  return buildConfig(doc, env, resolve(file));
+  return buildConfig(doc, env, resolve(file), opts);
 }
