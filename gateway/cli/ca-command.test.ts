@@ -4,10 +4,8 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { isWharfError } from "../errors.ts";
-import { registerCaCommands } from "./ca-command.ts";
+import { runCli } from "./run-cli.test-support.ts";
 
 let tmp: string;
 let configFile: string;
@@ -21,41 +19,7 @@ afterEach(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-/** Parses `args` with only this command registered; exit codes as in main.ts (2 usage/config, 1 failure). */
-async function run(args: string[]): Promise<number> {
-  const program = new Command("wharf")
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerCaCommands(program);
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return 0;
-  } catch (e) {
-    if (isWharfError(e, "CONFIG_INVALID")) process.stderr.write(`wharf: config: ${e.message}\n`);
-    else if (e instanceof Error && !("exitCode" in e)) process.stderr.write(`wharf: ${e.message}\n`);
-    return isWharfError(e, "CONFIG_INVALID") || (e instanceof Error && "exitCode" in e) ? 2 : 1;
-  }
-}
-
-/** Runs the command in-process; returns its exit code and what it printed. */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await run(args);
-    return { code, stdout, stderr };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const cli = runCli;
 
 describe("wharf ca", () => {
   it("show creates the CA on first use and reports the same one afterwards", async () => {

@@ -2,10 +2,8 @@ import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { isWharfError } from "../errors.ts";
-import { registerClientConfigCommand } from "./client-config-command.ts";
+import { runCli } from "./run-cli.test-support.ts";
 
 let tmp: string;
 let configFile: string;
@@ -19,41 +17,7 @@ afterEach(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-/** Parses `args` with only this command registered; exit codes as in main.ts (2 usage/config, 1 failure). */
-async function run(args: string[]): Promise<number> {
-  const program = new Command("wharf")
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerClientConfigCommand(program);
-  try {
-    await program.parseAsync(args, { from: "user" });
-    return 0;
-  } catch (e) {
-    if (isWharfError(e, "CONFIG_INVALID")) process.stderr.write(`wharf: config: ${e.message}\n`);
-    else if (e instanceof Error && !("exitCode" in e)) process.stderr.write(`wharf: ${e.message}\n`);
-    return isWharfError(e, "CONFIG_INVALID") || (e instanceof Error && "exitCode" in e) ? 2 : 1;
-  }
-}
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await run(args);
-    return { code, stdout, stderr };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
-
+const cli = runCli;
 const caPem = () => readFile(join(tmp, "data", "ca.crt"), "utf8");
 
 describe("wharf client-config", () => {
