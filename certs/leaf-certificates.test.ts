@@ -216,3 +216,30 @@ describe("LeafCertificates", () => {
 function optsOf() {
   return { ca, dir: tmp, groups: GROUPS, validityMs: 90 * DAY, renewBeforeMs: 30 * DAY };
 }
+
+describe("near the CA's own expiry", () => {
+  it("does not re-issue a leaf that cannot outlive the CA on every handshake", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "wharf-leaf-ca-end-"));
+    const caNow = Date.now();
+    const ca = await loadOrCreateCa({ dir, hostname: "t", now: caNow });
+    let now = ca.notAfter.getTime() - 10 * 86_400_000;
+    const issued: unknown[] = [];
+    const leaves = new LeafCertificates({
+      ca,
+      dir,
+      groups: { "ghcr.io": ["ghcr.io"] },
+      validityMs: 90 * 86_400_000,
+      renewBeforeMs: 30 * 86_400_000,
+      now: () => now,
+      log: { info: (o: unknown) => issued.push(o), warn: () => {} },
+    });
+    await leaves.prepare();
+    expect(issued).toHaveLength(1);
+    for (let i = 0; i < 20; i++) leaves.secureContextFor("ghcr.io");
+    await leaves.renewDue();
+    expect(issued).toHaveLength(1);
+    now += 1000;
+    expect(leaves.secureContextFor("ghcr.io")).toBeDefined();
+    expect(issued).toHaveLength(1);
+  });
+});

@@ -75,6 +75,7 @@ export class LeafCertificates {
   readonly #leaves = new Map<string, Leaf>();
   readonly #renewing = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
+  #caExpiryWarned = false;
 
   constructor(opts: LeafCertificatesOptions) {
     this.#ca = opts.ca;
@@ -120,7 +121,7 @@ export class LeafCertificates {
     if (!leaf || now >= leaf.notAfter) {
       // No usable certificate at all: issue one synchronously (prepare() normally avoids this).
       leaf = this.#install(group, this.#ca.issueLeaf(this.#names(group), this.#validityMs, now), true);
-    } else if (now >= leaf.notAfter - this.#renewBeforeMs) {
+    } else if (this.#due(leaf, now)) {
       void this.#renew(group);
     }
     return leaf.context;
@@ -144,7 +145,7 @@ export class LeafCertificates {
     const now = this.#now();
     const due = [...this.#groups.keys()].filter((g) => {
       const leaf = this.#leaves.get(g);
-      return !leaf || now >= leaf.notAfter - this.#renewBeforeMs;
+      return !leaf || this.#due(leaf, now);
     });
     await Promise.all(due.map((g) => this.#renew(g)));
   }
@@ -166,6 +167,24 @@ export class LeafCertificates {
       const leaf = this.#leaves.get(group);
       return { group, names, notAfter: leaf ? new Date(leaf.notAfter) : undefined };
     });
+  }
+
+  /**
+   * Within renewBefore of expiry, and a new leaf would actually live longer: leaves never outlive
+   * the CA, so near the CA's own end re-issuing would only repeat itself (on every handshake).
+   */
+  #due(leaf: Leaf, now: number): boolean {
+    if (now < leaf.notAfter - this.#renewBeforeMs) return false;
+    const reachable = Math.min(now + this.#validityMs, this.#ca.notAfter.getTime());
+    if (reachable > leaf.notAfter + 60_000) return true;
+    if (!this.#caExpiryWarned) {
+      this.#caExpiryWarned = true;
+      this.#log?.warn(
+        { caNotAfter: this.#ca.notAfter.toISOString() },
+        "the CA expires soon: leaves cannot be renewed past it; run `wharf ca rotate`",
+      );
+    }
+    return false;
   }
 
   #names(group: string): string[] {

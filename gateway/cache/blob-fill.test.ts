@@ -4,11 +4,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { ContentCache } from "./content-cache.ts";
+import { fillFileBody } from "./fill-body.ts";
 import { MetadataDb } from "./metadata-db.ts";
 
 async function newCache() {
@@ -61,6 +62,8 @@ describe("BlobFill", () => {
     expect(r1?.equals(data)).toBe(true);
     expect(r2?.equals(data)).toBe(true);
     expect(r3?.equals(data.subarray(100, 200))).toBe(true);
+    // readers may finish before the fsync + rename into the store: wait for the fill itself
+    expect(await a.fill.done).toBe(data.length);
     expect(await cache.blobSize(digest)).toBe(data.length);
     expect(cache.fills.size).toBe(0);
   });
@@ -88,6 +91,49 @@ describe("BlobFill", () => {
     await expect(fill.done).rejects.toThrow();
     expect(await cache.blobSize(digest)).toBeUndefined();
     expect(await readdir(join(dir, "tmp"))).toEqual([]);
+  });
+
+  it("releases the last byte once verified, without waiting for the store's fsync and rename", async () => {
+    const { cache } = await newCache();
+    let commitStarted = false;
+    let finishCommit: () => void = () => {};
+    const commit = cache.store.commit.bind(cache.store);
+    cache.store.commit = async (tempPath, d) => {
+      commitStarted = true;
+      await new Promise<void>((resolve) => {
+        finishCommit = resolve;
+      });
+      return commit(tempPath, d);
+    };
+    const { fill } = cache.fill(digest, async () => ({ body: Readable.from([data]), size: data.length }));
+    await fill.started;
+    const body = fillFileBody(fill, 0, data.length - 1, () => {});
+    expect(await body.readable(data.length - 1)).toBe(data.length);
+    expect(fill.verified).toBe(true);
+    expect(fill.state).toBe("running");
+    expect(await cache.blobSize(digest)).toBeUndefined();
+    const fh = await body.open();
+    const copy = Buffer.alloc(data.length);
+    await fh.read(copy, 0, data.length, 0);
+    await fh.close();
+    expect(copy.equals(data)).toBe(true);
+    while (!commitStarted) await tick();
+    finishCommit();
+    expect(await fill.done).toBe(data.length);
+    expect(await cache.blobSize(digest)).toBe(data.length);
+  });
+
+  it("keeps a small blob in memory once verified, and only a small one", async () => {
+    const { cache } = await newCache();
+    const small = data.subarray(0, 300_000);
+    const d = parseDigest(`sha256:${createHash("sha256").update(small).digest("hex")}`);
+    const a = cache.fill(d, async () => ({ body: Readable.from([small]), size: small.length })).fill;
+    await a.whenVerified();
+    expect(a.bytes?.equals(small)).toBe(true);
+    const b = cache.fill(digest, async () => ({ body: Readable.from([data]), size: data.length })).fill;
+    await b.whenVerified();
+    expect(b.bytes).toBeUndefined();
+    await Promise.all([a.done, b.done]);
   });
 
   it("rejects a truncated body and keeps filling when a reader leaves", async () => {

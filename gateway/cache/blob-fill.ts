@@ -1,16 +1,18 @@
 // One upstream fetch of a blob, shared by every client that wants it while it runs (single
 // flight). Bytes go to a temporary file as they arrive; readers follow that file at their own
 // pace, so the first byte reaches clients at once and a slow or departed client never holds up
-// the fill. The digest is checked at the end; only then is the file renamed into the store and
-// the last byte released to readers, so no client ever completes a download of wrong bytes.
+// the fill. The digest is checked at the end; only then is the last byte released to readers, so
+// no client ever completes a download of wrong bytes. The fsync and rename into the store come
+// after that release: they make the store durable, they do not make the bytes any more correct,
+// and a 1 GiB fsync would otherwise hold every client's last byte for seconds.
 import { EventEmitter } from "node:events";
-import { close as closeCb, open as openCb, read as readCb } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
-import { Readable, Writable } from "node:stream";
+import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { WharfError } from "../errors.ts";
 import { type Digest, digestHasher } from "../oci/digest.ts";
 import type { BlobStore } from "./blob-store.ts";
+import { FillReader } from "./fill-body.ts";
 
 export interface FillSource {
   body: Readable;
@@ -20,7 +22,12 @@ export interface FillSource {
 
 export type FillState = "running" | "done" | "failed";
 
-const READ_CHUNK = 512 * 1024;
+/**
+ * Blobs up to this size are also kept in memory while they are fetched and answered from there
+ * once verified: a client of a small layer then waits for no file reads (config blobs and small
+ * layers are most of the blobs in a typical image).
+ */
+export const SMALL_BLOB_BYTES = 1024 * 1024;
 
 export class BlobFill extends EventEmitter {
   readonly digest: Digest;
@@ -29,7 +36,11 @@ export class BlobFill extends EventEmitter {
   written = 0;
   size: number | undefined;
   state: FillState = "running";
+  /** The digest matched: every byte may be read, even while the file is being committed. */
+  verified = false;
   error: Error | undefined;
+  /** The whole blob, once verified, when it is at most SMALL_BLOB_BYTES long. */
+  bytes: Buffer | undefined;
   /** Resolves with the blob size once it is verified and stored; rejects when the fill fails. */
   readonly done: Promise<number>;
   readonly #store: BlobStore;
@@ -68,19 +79,37 @@ export class BlobFill extends EventEmitter {
 
   async #run(openSource: (signal: AbortSignal) => Promise<FillSource>): Promise<number> {
     let fh: FileHandle | undefined;
+    // the temporary file and the upstream request are opened side by side
+    const opening = open(this.tempPath, "wx", 0o640);
+    opening.catch(() => {});
+    let source: FillSource | undefined;
     try {
-      fh = await open(this.tempPath, "wx", 0o640);
-      const source = await openSource(this.#abort.signal);
+      source = await openSource(this.#abort.signal).finally(async () => {
+        fh = await opening.catch(() => undefined);
+      });
+      fh = fh ?? (await opening);
       this.size = source.size;
       this.#markStarted();
       this.emit("progress");
       const hash = digestHasher(this.digest);
       const file = fh;
+      // a small blob is kept in memory and written once verified: its clients wait for no file I/O
+      const kept: Buffer[] | undefined =
+        this.size !== undefined && this.size <= SMALL_BLOB_BYTES ? [] : undefined;
+      let received = 0;
       const sink = new Writable({
         highWaterMark: 1024 * 1024,
         writev: (chunks, cb) => {
           const bufs = chunks.map((c) => c.chunk as Buffer);
-          for (const b of bufs) hash.update(b);
+          for (const b of bufs) {
+            hash.update(b);
+            received += b.length;
+          }
+          if (kept) {
+            kept.push(...bufs);
+            cb(received > SMALL_BLOB_BYTES ? this.#sizeError(received) : null);
+            return;
+          }
           file.writev(bufs, this.written).then((r) => {
             this.written += r.bytesWritten;
             this.emit("progress");
@@ -90,22 +119,24 @@ export class BlobFill extends EventEmitter {
       });
       await pipeline(source.body, sink, { signal: this.#abort.signal });
       const actual = `${this.digest.algorithm}:${hash.digest("hex")}`;
-      if (this.size !== undefined && this.written !== this.size) {
-        throw new WharfError(
-          "UPSTREAM_INVALID",
-          `upstream sent ${this.written} of ${this.size} bytes for ${this.digest.value}`,
-        );
-      }
+      if (this.size !== undefined && received !== this.size) throw this.#sizeError(received);
       if (actual !== this.digest.value) {
         throw new WharfError(
           "UPSTREAM_INVALID",
           `upstream blob does not match its digest ${this.digest.value} (got ${actual})`,
         );
       }
+      if (kept) this.bytes = Buffer.concat(kept, received);
+      this.size = received;
+      this.verified = true;
+      this.emit("progress");
+      if (kept) {
+        this.written = (await fh.writev(kept, 0)).bytesWritten;
+        this.emit("progress");
+      }
       await fh.close();
       fh = undefined;
       await this.#store.commit(this.tempPath, this.digest);
-      this.size = this.written;
       this.state = "done";
       this.emit("progress");
       return this.written;
@@ -118,104 +149,54 @@ export class BlobFill extends EventEmitter {
       this.state = "failed";
       this.#markStarted();
       this.emit("progress");
+      source?.body.destroy();
       await fh?.close().catch(() => {});
       await unlink(this.tempPath).catch(() => {});
       throw this.error;
     }
   }
 
+  #sizeError(received: number): WharfError {
+    return new WharfError(
+      "UPSTREAM_INVALID",
+      `upstream sent ${received} of ${this.size} bytes for ${this.digest.value}`,
+    );
+  }
+
+  /** Offset up to which bytes may be read now: all that was written, the last byte only once verified. */
+  available(): number {
+    // a small blob reaches its file only after verification (readers normally use `bytes`)
+    if (this.bytes && this.state !== "done") return this.written;
+    if (this.verified || this.state === "done") return this.size ?? this.written;
+    return this.size !== undefined ? Math.min(this.written, this.size - 1) : this.written;
+  }
+
+  /** Resolves once every byte is verified; rejects when the fill fails before that. */
+  whenVerified(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        if (this.verified || this.state === "done") resolve();
+        else if (this.broken) reject(this.error ?? new Error("fill failed"));
+        else return false;
+        this.off("progress", check);
+        return true;
+      };
+      if (!check()) this.on("progress", check);
+    });
+  }
+
+  /** The fill failed before its bytes were verified (after that, readers may finish). */
+  get broken(): boolean {
+    return this.state === "failed" && !this.verified;
+  }
+
   /** A stream of bytes [start, end] (inclusive) of the blob, following the fill as it grows. */
   reader(start = 0, end?: number): Readable {
-    return new FillReader(this, start, end, this.#store.pathOf(this.digest));
-  }
-}
-
-class FillReader extends Readable {
-  readonly #fill: BlobFill;
-  readonly #finalPath: string;
-  #pos: number;
-  readonly #end: number | undefined;
-  #fd: number | undefined;
-  #waiting = false;
-
-  constructor(fill: BlobFill, start: number, end: number | undefined, finalPath: string) {
-    super({ highWaterMark: READ_CHUNK });
-    this.#fill = fill;
-    this.#pos = start;
-    this.#end = end;
-    this.#finalPath = finalPath;
+    return new FillReader(this, start, end, this.finalPath);
   }
 
-  override _construct(cb: (err?: Error | null) => void): void {
-    // Open the temporary file; if the fill was committed in between, the final file.
-    openCb(this.#fill.tempPath, "r", (err, fd) => {
-      if (!err) {
-        this.#fd = fd;
-        return cb();
-      }
-      openCb(this.#finalPath, "r", (err2, fd2) => {
-        if (err2) return cb(this.#fill.error ?? err2);
-        this.#fd = fd2;
-        cb();
-      });
-    });
-  }
-
-  /** Bytes that may be handed out now: everything written, except the last byte until verified. */
-  #limit(): number {
-    const f = this.#fill;
-    let limit = f.state === "done" ? (f.size ?? f.written) : f.written;
-    if (f.state !== "done" && f.size !== undefined) limit = Math.min(limit, f.size - 1);
-    if (this.#end !== undefined) limit = Math.min(limit, this.#end + 1);
-    return limit;
-  }
-
-  override _read(): void {
-    const f = this.#fill;
-    if (f.state === "failed") {
-      this.destroy(f.error ?? new Error("fill failed"));
-      return;
-    }
-    const limit = this.#limit();
-    if (this.#pos >= limit) {
-      const total = f.state === "done" ? (f.size ?? f.written) : undefined;
-      const target = this.#end !== undefined ? this.#end + 1 : total;
-      if (target !== undefined && this.#pos >= target) {
-        this.push(null);
-        return;
-      }
-      if (total !== undefined && this.#pos >= total) {
-        this.push(null);
-        return;
-      }
-      if (!this.#waiting) {
-        this.#waiting = true;
-        f.once("progress", () => {
-          this.#waiting = false;
-          this._read();
-        });
-      }
-      return;
-    }
-    const len = Math.min(READ_CHUNK, limit - this.#pos);
-    const buf = Buffer.allocUnsafe(len);
-    readCb(this.#fd as number, buf, 0, len, this.#pos, (err, n) => {
-      if (err) return this.destroy(err);
-      if (n === 0) {
-        // Should not happen: the writer reported these bytes. Wait for more progress.
-        f.once("progress", () => this._read());
-        return;
-      }
-      this.#pos += n;
-      this.push(n === len ? buf : buf.subarray(0, n));
-    });
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.#fd === undefined) {
-      cb(err);
-      return;
-    }
-    closeCb(this.#fd, () => cb(err));
+  /** Where the blob lives once committed. */
+  get finalPath(): string {
+    return this.#store.pathOf(this.digest);
   }
 }

@@ -5,10 +5,26 @@ import type { Logger } from "../log.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { BlobFill, type FillSource } from "./blob-fill.ts";
 import { BlobStore } from "./blob-store.ts";
+import { type FileBody, storedFileBody } from "./file-body.ts";
 import type { MetadataDb } from "./metadata-db.ts";
 
 /** Access times are written at most this often per blob, to keep hits cheap. */
 const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Manifests are small, immutable by digest and read on every tag pull: the most recently used
+ * stay in memory (up to this many bytes), which saves an open/fstat/read/close per request.
+ */
+const MANIFEST_MEMO_BYTES = 16 * 1024 * 1024;
+const MANIFEST_MEMO_ITEM_BYTES = 4 * 1024 * 1024;
+
+/** Repository/blob associations are recorded at most this often, like access times. */
+const NOTED_MAX_ENTRIES = 100_000;
+
+interface StoredManifestBody {
+  body: Buffer;
+  mediaType: string | null;
+}
 
 export class ContentCache {
   readonly store: BlobStore;
@@ -16,6 +32,10 @@ export class ContentCache {
   readonly fills = new Map<string, BlobFill>();
   readonly #inUse = new Map<string, number>();
   readonly #touched = new Map<string, number>();
+  readonly #noted = new Map<string, number>();
+  /** Insertion order is recency order: a hit re-inserts, the oldest goes first. */
+  readonly #manifests = new Map<string, StoredManifestBody>();
+  #manifestBytes = 0;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #fillTimeoutMs: number;
@@ -58,24 +78,45 @@ export class ContentCache {
     this.db.touchBlob(d.value, now);
   }
 
+  /** Records that `repository` of `registry` uses `digest` (throttled like touch). */
+  noteRepoBlob(registry: string, repository: string, digest: string): void {
+    const now = this.#now();
+    const key = `${registry}\n${repository}\n${digest}`;
+    const last = this.#noted.get(key) ?? 0;
+    if (now - last < TOUCH_INTERVAL_MS) return;
+    if (this.#noted.size >= NOTED_MAX_ENTRIES) this.#noted.clear();
+    this.#noted.set(key, now);
+    this.db.noteRepoBlob(registry, repository, digest, now);
+  }
+
   isInUse(digest: string): boolean {
     return (this.#inUse.get(digest) ?? 0) > 0 || this.fills.has(digest);
   }
 
-  /** Marks `digest` in use until `stream` closes. */
-  hold(digest: string, stream: Readable): Readable {
+  /** Marks `digest` in use until the returned function is called (idempotent). */
+  hold(digest: string): () => void {
     this.#inUse.set(digest, (this.#inUse.get(digest) ?? 0) + 1);
-    stream.once("close", () => {
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
       const n = (this.#inUse.get(digest) ?? 1) - 1;
       if (n <= 0) this.#inUse.delete(digest);
       else this.#inUse.set(digest, n);
-    });
+    };
+  }
+
+  /** Marks `digest` in use until `stream` closes. */
+  holdStream(digest: string, stream: Readable): Readable {
+    stream.once("close", this.hold(digest));
     return stream;
   }
 
-  openBlob(d: Digest, range?: { start: number; end: number }): Readable {
+  /** Bytes of a stored blob (all, or the inclusive range), in use until the body is released. */
+  openBlob(d: Digest, size: number, range?: { start: number; end: number }): FileBody {
     this.touch(d);
-    return this.hold(d.value, this.store.createReadStream(d, range));
+    const release = this.hold(d.value);
+    return storedFileBody(this.store.pathOf(d), range?.start ?? 0, range?.end ?? size - 1, release);
   }
 
   /** The running fill for `d`, or a new one from `openSource` (registered before any await). */
@@ -102,7 +143,14 @@ export class ContentCache {
     return { fill, joined: false };
   }
 
-  async readManifest(d: Digest): Promise<{ body: Buffer; mediaType: string | null } | undefined> {
+  async readManifest(d: Digest): Promise<StoredManifestBody | undefined> {
+    const memo = this.#manifests.get(d.value);
+    if (memo) {
+      this.#manifests.delete(d.value);
+      this.#manifests.set(d.value, memo);
+      this.touch(d);
+      return memo;
+    }
     const body = await this.store.read(d);
     if (!body) {
       if (this.db.getBlob(d.value)) this.db.deleteBlob(d.value);
@@ -110,13 +158,48 @@ export class ContentCache {
     }
     const rec = this.db.getBlob(d.value);
     this.touch(d);
-    return { body, mediaType: rec?.mediaType ?? null };
+    const found = { body, mediaType: rec?.mediaType ?? null };
+    this.#remember(d.value, found);
+    return found;
   }
 
   async putManifest(d: Digest, body: Buffer, mediaType: string): Promise<void> {
     await this.store.writeVerified(d, body);
     this.db.putBlob(d.value, body.length, mediaType, this.#now());
+    this.#forget(d.value);
+    this.#remember(d.value, { body, mediaType });
     this.onStored?.(body.length);
+  }
+
+  /**
+   * Serves a verified manifest from memory at once and stores it in the background: the client
+   * need not wait for the fsync (tens of milliseconds on a busy disk). Until the file is in place
+   * the memory copy answers; after a crash the tag is simply fetched again.
+   */
+  putManifestSoon(d: Digest, body: Buffer, mediaType: string): void {
+    this.#forget(d.value);
+    this.#remember(d.value, { body, mediaType });
+    this.putManifest(d, body, mediaType).catch((e: Error) =>
+      this.#log.warn({ digest: d.value, err: e.message }, "could not store manifest; serving it from memory"),
+    );
+  }
+
+  #remember(digest: string, m: StoredManifestBody): void {
+    if (m.body.length > MANIFEST_MEMO_ITEM_BYTES) return;
+    this.#manifests.set(digest, m);
+    this.#manifestBytes += m.body.length;
+    for (const [oldest, old] of this.#manifests) {
+      if (this.#manifestBytes <= MANIFEST_MEMO_BYTES) break;
+      this.#manifests.delete(oldest);
+      this.#manifestBytes -= old.body.length;
+    }
+  }
+
+  #forget(digest: string): void {
+    const m = this.#manifests.get(digest);
+    if (!m) return;
+    this.#manifests.delete(digest);
+    this.#manifestBytes -= m.body.length;
   }
 
   async remove(digest: string): Promise<boolean> {
@@ -124,6 +207,7 @@ export class ContentCache {
     await this.store.remove(parseDigest(digest));
     this.db.deleteBlob(digest);
     this.#touched.delete(digest);
+    this.#forget(digest);
     return true;
   }
 }

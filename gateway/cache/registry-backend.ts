@@ -10,7 +10,10 @@ import { type Digest, digestOf, parseDigest, sha256Digest } from "../oci/digest.
 import { acceptsManifest, declaredMediaType, UPSTREAM_MANIFEST_ACCEPT } from "../oci/media-types.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
+import { SMALL_BLOB_BYTES } from "./blob-fill.ts";
 import type { ContentCache } from "./content-cache.ts";
+import type { FileBody } from "./file-body.ts";
+import { fillFileBody } from "./fill-body.ts";
 import type { RateLimits } from "./rate-limits.ts";
 import { TagPolicy } from "./tag-policy.ts";
 import { isOutage, upstreamStatusError } from "./upstream-errors.ts";
@@ -20,7 +23,7 @@ export type Outcome = "hit" | "miss" | "revalidated" | "stale" | "coalesced" | "
 export interface Reply {
   status: number;
   headers: Record<string, string>;
-  body?: Buffer | Readable;
+  body?: Buffer | Readable | FileBody;
   outcome: Outcome;
   /** Bytes this reply sends that came from the cache rather than upstream. */
   digest?: string;
@@ -91,7 +94,7 @@ export class RegistryBackend {
         `manifest is ${manifest.mediaType}, which the client's Accept header does not list`,
       );
     }
-    this.#d.cache.db.noteRepoBlob(this.name, repository, manifest.digest, this.#now());
+    this.#d.cache.noteRepoBlob(this.name, repository, manifest.digest);
     const headers: Record<string, string> = {
       "content-type": manifest.mediaType,
       "content-length": String(manifest.body.length),
@@ -258,7 +261,7 @@ export class RegistryBackend {
     const mediaType =
       (res.headers["content-type"]?.split(";")[0]?.trim() || declaredMediaType(body)) ??
       "application/octet-stream";
-    await this.#d.cache.putManifest(digest, body, mediaType);
+    this.#d.cache.putManifestSoon(digest, body, mediaType);
     return { digest: digest.value, mediaType, body };
   }
 
@@ -278,7 +281,7 @@ export class RegistryBackend {
     };
     const size = await cache.blobSize(d);
     if (size !== undefined) {
-      cache.db.noteRepoBlob(this.name, repository, d.value, this.#now());
+      cache.noteRepoBlob(this.name, repository, d.value);
       const r = parseRange(opts.range, size);
       if (opts.head)
         return {
@@ -295,7 +298,7 @@ export class RegistryBackend {
             "content-length": String(r.end - r.start + 1),
             "content-range": `bytes ${r.start}-${r.end}/${size}`,
           },
-          body: cache.openBlob(d, r),
+          body: cache.openBlob(d, size, r),
           outcome: "hit",
           digest: d.value,
         };
@@ -303,7 +306,7 @@ export class RegistryBackend {
       return {
         status: 200,
         headers: { ...base, "content-length": String(size) },
-        body: cache.openBlob(d),
+        body: cache.openBlob(d, size),
         outcome: "hit",
         digest: d.value,
       };
@@ -331,8 +334,8 @@ export class RegistryBackend {
       return { body: res.body, size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined };
     });
     await fill.started;
-    if (fill.state === "failed") throw fill.error;
-    cache.db.noteRepoBlob(this.name, repository, d.value, this.#now());
+    if (fill.broken) throw fill.error;
+    cache.noteRepoBlob(this.name, repository, d.value);
     const outcome: Outcome = joined ? "coalesced" : "miss";
     const total = fill.size;
     if (opts.head)
@@ -343,6 +346,12 @@ export class RegistryBackend {
         digest: d.value,
       };
     const r = total !== undefined ? parseRange(opts.range, total) : undefined;
+    if (total !== undefined && total <= SMALL_BLOB_BYTES) {
+      // small: answered whole from memory once verified (no file reads on the client's path)
+      await fill.whenVerified();
+      const bytes = fill.bytes;
+      if (bytes) return smallBlobReply(bytes, r, base, outcome, d.value);
+    }
     if (r && total !== undefined) {
       return {
         status: 206,
@@ -351,7 +360,7 @@ export class RegistryBackend {
           "content-length": String(r.end - r.start + 1),
           "content-range": `bytes ${r.start}-${r.end}/${total}`,
         },
-        body: cache.hold(d.value, fill.reader(r.start, r.end)),
+        body: fillFileBody(fill, r.start, r.end, cache.hold(d.value)),
         outcome,
         digest: d.value,
       };
@@ -359,7 +368,11 @@ export class RegistryBackend {
     return {
       status: 200,
       headers: { ...base, ...(total !== undefined ? { "content-length": String(total) } : {}) },
-      body: cache.hold(d.value, fill.reader()),
+      // without a length from upstream the end is unknown: follow the fill as a stream
+      body:
+        total !== undefined
+          ? fillFileBody(fill, 0, total - 1, cache.hold(d.value))
+          : cache.holdStream(d.value, fill.reader()),
       outcome,
       digest: d.value,
     };
@@ -391,6 +404,25 @@ export class RegistryBackend {
     if (res.headers.link) headers.link = res.headers.link;
     return { status: 200, headers, body, outcome: "passthrough" };
   }
+}
+
+function smallBlobReply(
+  bytes: Buffer,
+  r: { start: number; end: number } | undefined,
+  base: Record<string, string>,
+  outcome: Outcome,
+  digest: string,
+): Reply {
+  if (!r) {
+    const headers = { ...base, "content-length": String(bytes.length) };
+    return { status: 200, headers, body: bytes, outcome, digest };
+  }
+  const headers = {
+    ...base,
+    "content-length": String(r.end - r.start + 1),
+    "content-range": `bytes ${r.start}-${r.end}/${bytes.length}`,
+  };
+  return { status: 206, headers, body: bytes.subarray(r.start, r.end + 1), outcome, digest };
 }
 
 /** A single byte range (RFC 9110 14.1.2); undefined = whole body. Throws RANGE_INVALID. */

@@ -1,0 +1,102 @@
+// The benchmark's images (bench/images.sh), built once per machine and size: the layout lands under
+// os.tmpdir() in a directory named after the hash of both image scripts, the busybox binary and
+// the sizes, written under a temporary name and renamed, so a half-built layout is never used.
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile, rename, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { IMAGES_SCRIPT } from "../test/support/image-cache.ts";
+import { readManifestDigests, type TagDigests } from "../test/support/images.ts";
+import { runCommand } from "../test/support/run-command.ts";
+import { runSkopeo } from "../test/support/skopeo.ts";
+import { findBinary } from "../test/support/system-packages.ts";
+
+const BENCH_SCRIPT = fileURLToPath(new URL("./images.sh", import.meta.url));
+
+export interface Layer {
+  digest: string;
+  size: number;
+}
+
+export interface BenchImages {
+  layout: string;
+  big: TagDigests;
+  /** The big image's large layer (figures 2 and 5). */
+  bigLayer: Layer;
+  /** The layer 32 clients fetch while it is not cached yet (figure 4). */
+  fillLayer: Layer;
+  /** Repository and tag of every pushed image: tag -> "library/<tag>:latest". */
+  refs: Record<string, string>;
+}
+
+async function cacheKey(bigMiB: number, midMiB: number): Promise<string> {
+  const busybox = findBinary("busybox");
+  if (!busybox) throw new Error("busybox (busybox-static) is not installed");
+  const hash = createHash("sha256");
+  for (const f of [IMAGES_SCRIPT, BENCH_SCRIPT, busybox]) hash.update(await readFile(f));
+  hash.update(`big=${bigMiB} mid=${midMiB}`);
+  return hash.digest("hex").slice(0, 16);
+}
+
+async function buildLayout(bigMiB: number, midMiB: number): Promise<string> {
+  const dir = join(tmpdir(), `wharf-bench-images-${await cacheKey(bigMiB, midMiB)}`);
+  if (existsSync(join(dir, "index.json"))) return dir;
+  const work = `${dir}.tmp-${process.pid}`;
+  await rm(work, { recursive: true, force: true });
+  try {
+    await runCommand(["bash", BENCH_SCRIPT, work, String(bigMiB), String(midMiB)], { timeoutMs: 600_000 });
+    await rename(work, dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(join(dir, "index.json"))) throw e;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+function largest(t: TagDigests): Layer {
+  const size = Math.max(...t.layerSizes);
+  return { digest: t.layers[t.layerSizes.indexOf(size)] as string, size };
+}
+
+/** Builds (or reuses) the layout. With midMiB 0 the fill figure uses the big layer itself. */
+export async function benchImages(bigMiB: number, midMiB: number): Promise<BenchImages> {
+  const layout = await buildLayout(bigMiB, midMiB);
+  const big = readManifestDigests("big", layout);
+  const bigLayer = largest(big);
+  const fillLayer = midMiB > 0 ? largest(readManifestDigests("mid", layout)) : bigLayer;
+  const tags = ["big", "many", "multi", "busybox", ...(midMiB > 0 ? ["mid"] : [])];
+  const refs: Record<string, string> = {};
+  for (const tag of tags) refs[tag] = `library/${tag}:latest`;
+  // The tag-TTL figure gets a repository of its own, so its short TTL touches nothing else.
+  refs.ttl = "library/ttl:latest";
+  return { layout, big, bigLayer, fillLayer, refs };
+}
+
+/** Pushes every image (all platforms, digests kept) to `host`, which `hosts` maps to an address. */
+export async function pushBenchImages(
+  images: BenchImages,
+  host: string,
+  access: { certDir: string; hosts: Record<string, string> },
+): Promise<void> {
+  const sources: Record<string, string> = { ttl: "busybox" };
+  await Promise.all(
+    Object.entries(images.refs).map(([tag, ref]) =>
+      runSkopeo(
+        [
+          "copy",
+          "--all",
+          "--preserve-digests",
+          "--dest-cert-dir",
+          access.certDir,
+          `oci:${images.layout}:${sources[tag] ?? tag}`,
+          `docker://${host}/${ref}`,
+        ],
+        { hosts: access.hosts, timeoutMs: 600_000 },
+      ),
+    ),
+  );
+}

@@ -1,0 +1,128 @@
+// The caches being compared, behind one small interface: wharf (its TLS gateway), distribution's
+// pull-through proxy, nginx proxy_cache (nginx-cache.ts) and "direct" (the upstream itself). Each
+// has a host name of its own (clients map it to the contender's loopback address) and answers over
+// TLS with a certificate from the bench CA.
+import type { TestCa } from "../test/support/test-ca.ts";
+import { startUpstreamRegistry, type UpstreamRegistry } from "../test/support/upstream-registry.ts";
+import { startWharf, type WharfProcess } from "../test/support/wharf-process.ts";
+import { pidsByCommandLine } from "./proc-tree.ts";
+
+export type ContenderName = "wharf" | "distribution" | "nginx" | "direct";
+
+export const CONTENDERS: readonly ContenderName[] = ["wharf", "distribution", "nginx", "direct"];
+
+/** The TLS name of each contender (all in the bench certificate). */
+export const HOST_NAMES: Readonly<Record<ContenderName, string>> = {
+  wharf: "wharf.bench.test",
+  distribution: "distribution.bench.test",
+  nginx: "nginx.bench.test",
+  direct: "upstream.bench.test",
+};
+
+/** Repository whose tag gets the short TTL (figure 6); every other tag stays fresh for an hour. */
+export const TTL_REPOSITORY = "library/ttl";
+export const SHORT_TTL_SECONDS = 2;
+
+export interface Contender {
+  readonly name: ContenderName;
+  readonly host: string;
+  readonly ip: string;
+  /** Stops and starts again with an empty cache (no-op for direct). */
+  reset(): Promise<void>;
+  /** Root PIDs of the serving processes; their process trees are measured. */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+export interface ContenderContext {
+  ca: TestCa;
+  upstream: UpstreamRegistry;
+  /** Directory for CPU profiles of wharf (node --cpu-prof), when profiling. */
+  cpuProfileDir?: string;
+}
+
+function registryPids(r: UpstreamRegistry | undefined): number[] {
+  return r ? pidsByCommandLine(`${r.dir}/config.yml`) : [];
+}
+
+export function directContender(ctx: ContenderContext): Contender {
+  return {
+    name: "direct",
+    host: HOST_NAMES.direct,
+    ip: ctx.upstream.host,
+    reset: async () => {},
+    pids: () => registryPids(ctx.upstream),
+    stop: async () => {},
+  };
+}
+
+export async function distributionContender(ctx: ContenderContext, ip: string): Promise<Contender> {
+  const start = () =>
+    startUpstreamRegistry({
+      host: ip,
+      cert: ctx.ca.cert,
+      key: ctx.ca.key,
+      proxy: {
+        remoteUrl: `https://${HOST_NAMES.direct}`,
+        caFile: ctx.ca.caCert,
+        hosts: { [HOST_NAMES.direct]: ctx.upstream.host },
+      },
+    });
+  let proxy: UpstreamRegistry | undefined = await start();
+  return {
+    name: "distribution",
+    host: HOST_NAMES.distribution,
+    ip,
+    reset: async () => {
+      await proxy?.stop();
+      proxy = undefined;
+      proxy = await start();
+    },
+    pids: () => registryPids(proxy),
+    stop: async () => {
+      await proxy?.stop();
+      proxy = undefined;
+    },
+  };
+}
+
+function wharfConfig(ctx: ContenderContext, ip: string): Record<string, unknown> {
+  const host = HOST_NAMES.wharf;
+  return {
+    listen: { http: `${ip}:5000`, https: `${ip}:443`, dns: null, admin: `${ip}:9090` },
+    upstreamCaFile: ctx.ca.caCert,
+    // the bench CA signs wharf's leaves too, so every contender is trusted through one CA
+    tls: { caCertFile: ctx.ca.caCert, caKeyFile: ctx.ca.caKey },
+    defaultRegistry: host,
+    registries: {
+      [host]: {
+        upstream: `https://${ctx.upstream.host}`,
+        tagTtl: "1h",
+        repositories: [{ match: TTL_REPOSITORY, tagTtl: `${SHORT_TTL_SECONDS}s` }],
+      },
+    },
+  };
+}
+
+export async function wharfContender(ctx: ContenderContext, ip: string): Promise<Contender> {
+  const env = ctx.cpuProfileDir
+    ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${ctx.cpuProfileDir}` }
+    : undefined;
+  const start = () => startWharf({ config: wharfConfig(ctx, ip), env });
+  let wharf: WharfProcess | undefined = await start();
+  return {
+    name: "wharf",
+    host: HOST_NAMES.wharf,
+    ip,
+    reset: async () => {
+      await wharf?.stop();
+      wharf = undefined;
+      wharf = await start();
+    },
+    pids: () => (wharf ? [wharf.pid] : []),
+    stop: async () => {
+      await wharf?.stop();
+      wharf = undefined;
+    },
+  };
+}

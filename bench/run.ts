@@ -1,0 +1,110 @@
+// wharf against distribution's proxy, nginx proxy_cache and direct pulls (issue 9), on this
+// machine, over TLS on loopback. `node bench/run.ts [--quick] [--only wharf,nginx]
+// [--figures 1,2,3,4,6] [--cpu-prof DIR] [--no-write]`. Prints one table and writes it into
+// bench/results.md. Every process it starts is stopped at the end (also on Ctrl-C).
+import { loadavg } from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type BenchWorld, startBenchWorld } from "./bench-world.ts";
+import { CONTENDERS, type ContenderName } from "./contenders.ts";
+import type { Figure, RunPlan } from "./figure.ts";
+import { manifestRates, tagRevalidation } from "./figures-requests.ts";
+import { coldPulls, concurrentFill, warmThroughput } from "./figures-transfer.ts";
+import { markdownTable, runSummary, textTable, writeResults } from "./report.ts";
+
+const RESULTS = fileURLToPath(new URL("./results.md", import.meta.url));
+
+const FULL: RunPlan = {
+  quick: false,
+  coldRuns: 3,
+  warmRuns: 5,
+  warmParallelRuns: 3,
+  loadSeconds: 4,
+  loadRuns: 3,
+  fillRuns: 3,
+  fillClients: 32,
+};
+const QUICK: RunPlan = {
+  quick: true,
+  coldRuns: 2,
+  warmRuns: 3,
+  warmParallelRuns: 1,
+  loadSeconds: 1,
+  loadRuns: 1,
+  fillRuns: 1,
+  fillClients: 32,
+};
+
+type Step = (w: BenchWorld, plan: RunPlan, log: (line: string) => void) => Promise<Figure[]>;
+
+/** In this order: the fill figure empties every cache, so it runs last. */
+const STEPS: [string, Step][] = [
+  ["1", coldPulls],
+  ["2", warmThroughput],
+  ["3", manifestRates],
+  ["6", tagRevalidation],
+  ["4", concurrentFill],
+];
+
+function log(line: string): void {
+  const t = (performance.now() / 1000).toFixed(1).padStart(6);
+  console.error(`[${t} s] ${line}`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      figures: { type: "string" },
+      "cpu-prof": { type: "string" },
+      "no-write": { type: "boolean", default: false },
+    },
+  });
+  const plan = values.quick ? QUICK : FULL;
+  const only = values.only?.split(",").map((s) => s.trim()) as ContenderName[] | undefined;
+  const bad = only?.filter((c) => !CONTENDERS.includes(c));
+  if (bad?.length)
+    throw new Error(`--only: unknown contender ${bad.join(", ")} (use ${CONTENDERS.join(", ")})`);
+  const wanted = values.figures?.split(",").map((s) => s.trim()) ?? STEPS.map(([id]) => id);
+  const started = new Date();
+  const loadBefore = loadavg();
+  const world = await startBenchWorld({
+    bigMiB: values.quick ? 256 : 1024,
+    midMiB: values.quick ? 64 : 256,
+    only,
+    cpuProfileDir: values["cpu-prof"],
+    log,
+  });
+  const figures: Figure[] = [];
+  try {
+    for (const [id, step] of STEPS) {
+      if (!wanted.includes(id)) continue;
+      log(`figure ${id}`);
+      figures.push(...(await step(world, plan, log)));
+    }
+  } finally {
+    await world.stop();
+  }
+  figures.sort((a, b) => a.id.localeCompare(b.id));
+  const contenders = CONTENDERS.filter((c) => world.contenders.some((x) => x.name === c));
+  const wallSeconds = (Date.now() - started.getTime()) / 1000;
+  console.log(textTable(figures, contenders));
+  const summary = runSummary({ quick: plan.quick, started, wallSeconds, loadBefore });
+  console.log(`\n${summary}`);
+  if (!values["no-write"]) {
+    await writeResults(RESULTS, plan.quick, `${summary}\n\n${markdownTable(figures, contenders)}`);
+    log(`written to ${RESULTS}`);
+  }
+  const failing = figures.filter((f) => f.holds === false).map((f) => f.id);
+  if (failing.length) log(`targets not met: ${failing.join(", ")}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
