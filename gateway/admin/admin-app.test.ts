@@ -7,6 +7,7 @@ import type { RequestEvent } from "../http/registry-app.ts";
 import { createAdminEndpoint, startAdminServer } from "./admin-endpoint.ts";
 import { bearerToken, tokensEqual } from "./bearer-auth.ts";
 import { createReadiness } from "./readiness.ts";
+import { requestEvent } from "./request-event.test-support.ts";
 import type { StatusReport } from "./status-report.ts";
 import type { StatusSource } from "./status-source.ts";
 
@@ -57,20 +58,7 @@ function source(over: Partial<StatusSource> = {}): StatusSource {
   };
 }
 
-function ev(p: Partial<RequestEvent>): RequestEvent {
-  return {
-    registry: "docker.io",
-    repository: "library/alpine",
-    reference: "3.20",
-    kind: "blob",
-    method: "GET",
-    status: 200,
-    outcome: "hit",
-    bytes: 0,
-    ms: 1,
-    ...p,
-  };
-}
+const ev = (p: Partial<RequestEvent>) => requestEvent({ reference: "3.20", ...p });
 
 let dataDir: string;
 let store: StoreHealth;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RateLimitState } from "../cache/rate-limits.ts";
-import type { RequestEvent } from "../http/registry-app.ts";
 import { createMetrics } from "./metrics.ts";
+import { requestEvent } from "./request-event.test-support.ts";
 import type { RegistryInfo, StatusSource } from "./status-source.ts";
 
 type Source = Pick<StatusSource, "cacheTotals" | "rateLimits" | "registries" | "fillsInFlight">;
@@ -25,20 +25,7 @@ function fakeSource(
   };
 }
 
-function ev(p: Partial<RequestEvent>): RequestEvent {
-  return {
-    registry: "docker.io",
-    repository: "library/alpine",
-    reference: "latest",
-    kind: "blob",
-    method: "GET",
-    status: 200,
-    outcome: "hit",
-    bytes: 0,
-    ms: 1,
-    ...p,
-  };
-}
+const ev = requestEvent;
 
 /** The value of one sample line, e.g. sample(text, 'wharf_requests_total{registry="x",...}'). */
 function sample(text: string, series: string): number | undefined {

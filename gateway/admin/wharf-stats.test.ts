@@ -1,21 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { RequestEvent } from "../http/registry-app.ts";
+import { requestEvent } from "./request-event.test-support.ts";
 import { bytesSaved, hitRatio, WharfStats } from "./wharf-stats.ts";
 
-function ev(p: Partial<RequestEvent>): RequestEvent {
-  return {
-    registry: "docker.io",
-    repository: "library/alpine",
-    reference: "latest",
-    kind: "blob",
-    method: "GET",
-    status: 200,
-    outcome: "hit",
-    bytes: 0,
-    ms: 1,
-    ...p,
-  };
-}
+const ev = requestEvent;
 
 describe("WharfStats", () => {
   it("separates bytes from the cache, from a shared fill and from upstream", () => {
