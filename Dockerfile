@@ -41,11 +41,8 @@ RUN groupadd --system --gid 10001 wharf \
   && chmod 0755 /usr/local/bin/wharf
 
 WORKDIR /opt/wharf
-# MALLOC_ARENA_MAX: glibc otherwise keeps per-thread arenas that a large fill leaves behind (the
-# bench saw 60-90 MiB that was never returned); two arenas cap that at little cost.
 ENV NODE_ENV=production \
-  WHARF_CONFIG=/etc/wharf/wharf.yml \
-  MALLOC_ARENA_MAX=2
+  WHARF_CONFIG=/etc/wharf/wharf.yml
 COPY --from=deps /opt/wharf/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
