@@ -113,7 +113,7 @@ export async function startWharf(
       servers.push(server);
       addresses.admin = `${address.address}:${address.port}`;
       log.info(
-        { address: addresses.admin, token: config.admin.token ? "required" : "none" },
+        { address: addresses.admin, bearerAuth: config.admin.token !== null },
         "admin endpoint listening",
       );
     }
