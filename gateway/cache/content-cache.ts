@@ -74,6 +74,8 @@ export class ContentCache {
     const now = this.#now();
     const last = this.#touched.get(d.value) ?? 0;
     if (now - last < TOUCH_INTERVAL_MS) return;
+    // Bounded like #noted: forgetting only costs one early access-time write.
+    if (this.#touched.size >= NOTED_MAX_ENTRIES) this.#touched.clear();
     this.#touched.set(d.value, now);
     this.db.touchBlob(d.value, now);
   }
