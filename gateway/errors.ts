@@ -44,11 +44,18 @@ export class WharfError extends Error {
   readonly detail: unknown;
   /** Headers the response must carry (Retry-After, WWW-Authenticate). */
   readonly headers: Record<string, string>;
+  /** The upstream's HTTP status when this error reports an upstream answer (for logs/metrics). */
+  readonly upstreamStatus: number | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    opts: { detail?: unknown; headers?: Record<string, string>; cause?: unknown } = {},
+    opts: {
+      detail?: unknown;
+      headers?: Record<string, string>;
+      cause?: unknown;
+      upstreamStatus?: number;
+    } = {},
   ) {
     super(message, { cause: opts.cause });
     this.name = "WharfError";
@@ -56,6 +63,7 @@ export class WharfError extends Error {
     this.status = ERROR_CODES[code].status;
     this.detail = opts.detail;
     this.headers = opts.headers ?? {};
+    this.upstreamStatus = opts.upstreamStatus;
   }
 
   get ociCode(): string {

@@ -7,6 +7,15 @@ export async function upstreamStatusError(
   what: "manifest" | "blob" | "tags",
   registry: string,
 ): Promise<WharfError> {
+  const e = await describeUpstreamError(res, what, registry);
+  return new WharfError(e.code, e.message, { headers: e.headers, upstreamStatus: res.status });
+}
+
+async function describeUpstreamError(
+  res: UpstreamResponse,
+  what: "manifest" | "blob" | "tags",
+  registry: string,
+): Promise<WharfError> {
   let upstreamCode: string | undefined;
   let upstreamMessage: string | undefined;
   try {

@@ -30,6 +30,8 @@ export interface RequestEvent {
   bytes: number;
   ms: number;
   errorCode?: string;
+  /** What the upstream answered, when this request went upstream (200 for fetched content). */
+  upstreamStatus?: number;
 }
 
 export interface RegistryAppDeps {
@@ -72,6 +74,15 @@ export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
       event.bytes = bytes;
       event.ms = Math.round(performance.now() - started);
       if (err) event.errorCode = err.code;
+      // A miss, a coalesced fill, a revalidation or a passthrough only proceeds on an upstream 200.
+      if (err?.upstreamStatus !== undefined) event.upstreamStatus = err.upstreamStatus;
+      else if (
+        outcome === "miss" ||
+        outcome === "coalesced" ||
+        outcome === "revalidated" ||
+        outcome === "passthrough"
+      )
+        event.upstreamStatus = 200;
       deps.onRequest?.(event);
       const level = status >= 500 ? "warn" : "info";
       requestLog[level]({ ...event, err: err?.message }, "request");

@@ -153,6 +153,9 @@ describe("pull-through cache", () => {
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toMatch(/unauthorized|denied/i);
     expect(wharf.logs().stdout).not.toContain(PRIVATE_PASSWORD);
+    // Request log lines carry what the upstream answered.
+    expect(wharf.logs().stdout).toMatch(/"registry":"registry.gitlab.com".*"upstreamStatus":401/);
+    expect(wharf.logs().stdout).toMatch(/"outcome":"miss".*"upstreamStatus":200/);
   });
 });
 
