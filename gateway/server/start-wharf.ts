@@ -35,6 +35,8 @@ export async function startWharf(
   const { config } = loaded;
   const log = opts.log ?? createLogger({ level: config.logLevel });
   log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
+  if (config.workers > 1)
+    log.warn({ workers: config.workers }, "workers > 1 is not implemented yet: serving from one process");
   const opened = await openCache({ dataDir: config.dataDir, log, fillTimeoutMs: config.cache.fillTimeout });
   const closers: (() => Promise<void> | void)[] = [() => opened.close()];
   const servers: Server[] = [];
