@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isSeq, parse, parseDocument } from "yaml";
+import { interceptedNames } from "../gateway/config/intercepted-names.ts";
 import { buildConfig } from "../gateway/config/load-config.ts";
 import type { Config } from "../gateway/config/schema.ts";
 
@@ -36,21 +37,8 @@ export function loadNamesConfig(file: string): Config {
   return buildConfig(doc, {}, file).config;
 }
 
-/**
- * Every name builders must reach wharf under: the intercepted registries, their aliases and
- * dns.extraNames, in config order, without ports (a network alias is a bare DNS name).
- */
-export function interceptedNames(config: Config): string[] {
-  const names = new Set<string>();
-  const add = (host: string) => names.add(host.replace(/:\d+$/, ""));
-  for (const [name, registry] of Object.entries(config.registries)) {
-    if (!registry.intercept) continue;
-    add(name);
-    for (const alias of registry.aliases) add(alias);
-  }
-  for (const name of config.dns.extraNames) add(name);
-  return [...names];
-}
+// Every name builders must reach wharf under (a network alias is a bare DNS name).
+export { interceptedNames };
 
 /** The alias list of the wharf service in a compose file's text, or undefined if it has none. */
 export function aliasesIn(text: string): string[] | undefined {

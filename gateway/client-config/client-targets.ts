@@ -33,10 +33,7 @@ export function clientTargets(config: Config): ClientTarget[] {
   }));
 }
 
-/** Every host name (registry name or alias) whose registry has `intercept: true`. */
-export function interceptedHosts(config: Config): string[] {
-  return clientTargets(config).flatMap((t) => (t.intercept ? t.hosts : []));
-}
+export { interceptedHosts } from "../config/intercepted-names.ts";
 
 /** Docker Hub's names: dockerd reads only the system trust store for them (see notes/clients.md). */
 export function isDockerHub(host: string): boolean {

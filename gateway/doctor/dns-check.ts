@@ -5,8 +5,8 @@ import { promises as dns } from "node:dns";
 import { isIP } from "node:net";
 import ipaddr from "ipaddr.js";
 import { defaultAnswerAddresses } from "../../dns/answer-table.ts";
+import { interceptedNames } from "../config/intercepted-names.ts";
 import type { Config, HostPort } from "../config/schema.ts";
-import { interceptedNames } from "../server/start-dns.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { type CheckResult, fail, pass, reason, skip } from "./check-result.ts";
 
@@ -41,7 +41,7 @@ export async function checkInterceptedNames(opts: {
   const expected = (opts.expect?.length ? opts.expect : wharfAnswer(opts.config)).map(canonical);
   const resolver = new dns.Resolver({ timeout: opts.timeoutMs, tries: 1 });
   resolver.setServers([show(opts.server)]);
-  const names = [...new Set(interceptedNames(opts.config))];
+  const names = interceptedNames(opts.config);
   return Promise.all(
     names.map(async (name): Promise<CheckResult> => {
       const check = `dns ${name}`;

@@ -26,10 +26,6 @@ export function parseReference(text: string): Reference {
   return { kind: "tag", tag: text };
 }
 
-export function referenceText(ref: Reference): string {
-  return ref.kind === "tag" ? ref.tag : ref.digest.value;
-}
-
 /** Docker Hub keeps official images under library/: "alpine" means "library/alpine". */
 export function withDockerHubLibrary(registry: string, repository: string): string {
   return registry === "docker.io" && !repository.includes("/") ? `library/${repository}` : repository;

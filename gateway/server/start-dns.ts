@@ -4,17 +4,10 @@
 import { buildAnswerTable, defaultAnswerAddresses } from "../../dns/answer-table.ts";
 import { type DnsResponder, startDnsResponder } from "../../dns/dns-responder.ts";
 import type { QueryKind } from "../../dns/query-handler.ts";
+import { interceptedNames } from "../config/intercepted-names.ts";
 import type { Config } from "../config/schema.ts";
 import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-
-export function interceptedNames(config: Config): string[] {
-  const names: string[] = [];
-  for (const [name, reg] of Object.entries(config.registries)) {
-    if (reg.intercept) names.push(name, ...reg.aliases);
-  }
-  return [...names, ...config.dns.extraNames];
-}
 
 export async function startDns(opts: {
   config: Config;
