@@ -1,7 +1,7 @@
 // Issue 3, end to end: skopeo pulls through wharf's TLS gateway from real docker-registry
 // upstreams (token auth like Docker Hub and ghcr.io), and the upstreams' own logs show what
 // wharf asked for.
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readBlob, readManifestDigests } from "../support/images.ts";
@@ -87,6 +87,13 @@ describe("pull-through cache", () => {
       .requests(since)
       .filter((r) => r.path.includes("/blobs/") || r.path.includes("/manifests/"));
     expect(seen).toEqual([]);
+  });
+
+  it("serve runs with a 1 MiB young generation, re-executed in place (same PID)", async () => {
+    // bin/wharf.mjs execve()s node with --max-semi-space-size=1 (bench/results.md, figure 5)
+    const cmdline = (await readFile(`/proc/${wharf.pid}/cmdline`, "utf8")).split("\0");
+    expect(cmdline).toContain("--max-semi-space-size=1");
+    expect(cmdline.some((a) => a.endsWith("bin/wharf.mjs"))).toBe(true);
   });
 
   it("20 concurrent pulls of an uncached 100 MiB layer cause one upstream GET; clients that leave break nobody", async () => {
