@@ -1,7 +1,8 @@
 // wharf against distribution's proxy, nginx proxy_cache and direct pulls (issue 9), on this
 // machine, over TLS on loopback. `node bench/run.ts [--quick] [--only wharf,nginx]
-// [--figures 1,2,3,4,6] [--cpu-prof DIR] [--no-write]`. Prints one table and writes it into
-// bench/results.md. Every process it starts is stopped at the end (also on Ctrl-C).
+// [--figures 1,2,3,4,6] [--cpu-prof DIR] [--no-write] [--json FILE]`. Prints one table and writes it
+// into bench/results.md (and, with --json, the figures as JSON for bench/bench.test.ts). Every process it starts is stopped at the end (also on Ctrl-C).
+import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
       figures: { type: "string" },
       "cpu-prof": { type: "string" },
       "no-write": { type: "boolean", default: false },
+      json: { type: "string" },
     },
   });
   const plan = values.quick ? QUICK : FULL;
@@ -95,6 +97,9 @@ async function main(): Promise<number> {
   if (!values["no-write"]) {
     await writeResults(RESULTS, plan.quick, `${summary}\n\n${markdownTable(figures, contenders)}`);
     log(`written to ${RESULTS}`);
+  }
+  if (values.json) {
+    await writeFile(values.json, `${JSON.stringify({ contenders, plan, wallSeconds, figures }, null, 2)}\n`);
   }
   const failing = figures.filter((f) => f.holds === false).map((f) => f.id);
   if (failing.length) log(`targets not met: ${failing.join(", ")}`);
