@@ -39,6 +39,7 @@ export function median(xs: number[]): number {
 }
 
 export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
 
 /** wharf's value divided by `other`'s, when both were measured and the divisor is not 0. */
 export function ratio(f: Figure, other: ContenderName): number | undefined {

@@ -4,8 +4,8 @@
 import type { BenchWorld } from "./bench-world.ts";
 import { download, downloadMany, skopeoPull } from "./clients.ts";
 import type { Contender } from "./contenders.ts";
-import { type Figure, MiB, medians, type RunPlan, type Runs, record } from "./figure.ts";
-import { sampleRss } from "./proc-tree.ts";
+import { type Figure, GiB, MiB, medians, type RunPlan, type Runs, record } from "./figure.ts";
+import { cpuSeconds, sampleRss, treePids } from "./proc-tree.ts";
 import { UpstreamLog } from "./upstream-log.ts";
 
 type Log = (line: string) => void;
@@ -68,6 +68,7 @@ export async function warmThroughput(w: BenchWorld, plan: RunPlan, log: Log): Pr
   const one: Runs = {};
   const eight: Runs = {};
   const rss: Record<string, number> = {};
+  const cpu: Runs = {};
   const check = (c: Contender, results: { status: number; bytes: number }[]) => {
     for (const r of results)
       if (r.status !== 200 || r.bytes !== size)
@@ -82,8 +83,10 @@ export async function warmThroughput(w: BenchWorld, plan: RunPlan, log: Log): Pr
       }
       if (run < plan.warmParallelRuns) {
         const sampler = sampleRss(() => c.pids());
+        const cpuBefore = cpuSeconds(treePids(c.pids()));
         const m = await downloadMany(c, w.env, path, 8);
         const peak = sampler.stop();
+        record(cpu, c.name, (cpuSeconds(treePids(c.pids())) - cpuBefore) / ((8 * size) / GiB));
         check(c, m.results);
         record(eight, c.name, (8 * size) / MiB / m.seconds);
         rss[c.name] = Math.max(rss[c.name] ?? 0, peak / MiB);
@@ -114,6 +117,13 @@ export async function warmThroughput(w: BenchWorld, plan: RunPlan, log: Log): Pr
     const n = f.values.nginx;
     f.holds = w0 === undefined || n === undefined ? undefined : w0 >= 0.95 * n;
   }
+  const f2c: Figure = {
+    id: "2c",
+    title: `server CPU per GiB sent, 8 clients on the ${mib} layer`,
+    unit: "s/GiB",
+    better: "lower",
+    values: medians(cpu),
+  };
   const f5: Figure = {
     id: "5",
     title: `peak RSS, 8 clients on the ${mib} layer`,
@@ -123,7 +133,7 @@ export async function warmThroughput(w: BenchWorld, plan: RunPlan, log: Log): Pr
   };
   f5.target = "wharf ≤ 150 MiB";
   f5.holds = rss.wharf === undefined ? undefined : rss.wharf <= 150;
-  return [f2a, f2b, f5];
+  return [f2a, f2b, f2c, f5];
 }
 
 /** Figure 4: `fillClients` clients at once on a layer the contender has not cached. */

@@ -55,6 +55,21 @@ export function rssBytes(pids: number[]): number {
   return pages * PAGE_SIZE;
 }
 
+/** Clock ticks per second of /proc/PID/stat times (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** CPU time (user + system, all threads) in seconds, summed over `pids` (proc(5) fields 14, 15). */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readProc(`/proc/${pid}/stat`);
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS;
+}
+
 /** PIDs whose command line contains `needle` (docker-registry started by the test harness). */
 export function pidsByCommandLine(needle: string): number[] {
   const out: number[] = [];
