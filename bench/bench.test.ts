@@ -46,7 +46,7 @@ describe("bench --quick", () => {
   it("measures every figure for every contender", () => {
     expect(result.contenders).toEqual(["wharf", "distribution", "nginx", "direct"]);
     const ids = result.figures.map((f) => f.id);
-    expect(ids).toEqual(["1", "1b", "2a", "2b", "2c", "3a", "3b", "4a", "4b", "5", "6a", "6b"]);
+    expect(ids).toEqual(["1", "1b", "1c", "2a", "2b", "2c", "3a", "3b", "4a", "4b", "5", "6a", "6b"]);
     for (const f of result.figures) {
       for (const c of result.contenders) {
         expect(Number.isFinite(f.values[c]), `figure ${f.id}, ${c}`).toBe(true);

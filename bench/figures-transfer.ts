@@ -18,11 +18,14 @@ function upstreamLog(w: BenchWorld): UpstreamLog {
 export async function coldPulls(w: BenchWorld, plan: RunPlan, log: Log): Promise<Figure[]> {
   const big: Runs = {};
   const many: Runs = {};
+  const cpu: Runs = {};
   for (let run = 0; run < plan.coldRuns; run++) {
     for (const c of w.contenders) {
       await c.reset();
       record(many, c.name, await skopeoPull(c, w.env, w.images.refs.many as string));
+      const cpuBefore = cpuSeconds(treePids(c.pids()));
       record(big, c.name, await skopeoPull(c, w.env, w.images.refs.big as string));
+      record(cpu, c.name, (cpuSeconds(treePids(c.pids())) - cpuBefore) / (w.images.bigLayer.size / GiB));
       log(`cold pull ${c.name} run ${run + 1}: big ${big[c.name]?.at(-1)?.toFixed(2)} s`);
     }
   }
@@ -42,7 +45,14 @@ export async function coldPulls(w: BenchWorld, plan: RunPlan, log: Log): Promise
     f1.values.wharf !== undefined && f1.values.direct ? f1.values.wharf / f1.values.direct : undefined;
   f1.target = "wharf ≤ 1.15× direct";
   f1.holds = r === undefined ? undefined : r <= 1.15;
-  return [f1, fig("1b", "cold pull, 40 small layers, × direct", many)];
+  const f1c: Figure = {
+    id: "1c",
+    title: "server CPU per GiB of the big image's cold pull (the upstream's own CPU not included)",
+    unit: "s/GiB",
+    better: "lower",
+    values: medians(cpu),
+  };
+  return [f1, fig("1b", "cold pull, 40 small layers, × direct", many), f1c];
 }
 
 async function warmUp(w: BenchWorld, c: Contender, path: string, size: number): Promise<void> {

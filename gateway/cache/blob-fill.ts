@@ -7,8 +7,7 @@
 // and a 1 GiB fsync would otherwise hold every client's last byte for seconds.
 import { EventEmitter } from "node:events";
 import { type FileHandle, open, unlink } from "node:fs/promises";
-import { type Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { addAbortSignal, type Readable } from "node:stream";
 import { WharfError } from "../errors.ts";
 import { type Digest, digestHasher } from "../oci/digest.ts";
 import type { BlobStore } from "./blob-store.ts";
@@ -28,6 +27,9 @@ export type FillState = "running" | "done" | "failed";
  * layers are most of the blobs in a typical image).
  */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
+
+/** Bytes gathered from upstream before one write to the temporary file. */
+const WRITE_BATCH = 512 * 1024;
 
 export class BlobFill extends EventEmitter {
   readonly digest: Digest;
@@ -97,27 +99,38 @@ export class BlobFill extends EventEmitter {
       const kept: Buffer[] | undefined =
         this.size !== undefined && this.size <= SMALL_BLOB_BYTES ? [] : undefined;
       let received = 0;
-      const sink = new Writable({
-        highWaterMark: 1024 * 1024,
-        writev: (chunks, cb) => {
-          const bufs = chunks.map((c) => c.chunk as Buffer);
-          for (const b of bufs) {
-            hash.update(b);
-            received += b.length;
-          }
-          if (kept) {
-            kept.push(...bufs);
-            cb(received > SMALL_BLOB_BYTES ? this.#sizeError(received) : null);
-            return;
-          }
-          file.writev(bufs, this.written).then((r) => {
-            this.written += r.bytesWritten;
-            this.emit("progress");
-            cb();
-          }, cb);
-        },
-      });
-      await pipeline(source.body, sink, { signal: this.#abort.signal });
+      // Upstream data arrives in TLS-record-sized chunks (16 KiB). They are hashed as they come and
+      // written WRITE_BATCH at a time, one write in flight while the next batch gathers; a plain
+      // loop over the body costs less per chunk than piping into a Writable (bench figure 1c).
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      let writing: Promise<void> = Promise.resolve();
+      const writeBatch = async (bufs: Buffer[]) => {
+        const r = await file.writev(bufs, this.written);
+        this.written += r.bytesWritten;
+        this.emit("progress");
+      };
+      for await (const chunk of addAbortSignal(this.#abort.signal, source.body)) {
+        const b = chunk as Buffer;
+        hash.update(b);
+        received += b.length;
+        if (kept) {
+          if (received > SMALL_BLOB_BYTES) throw this.#sizeError(received);
+          kept.push(b);
+          continue;
+        }
+        batch.push(b);
+        batchBytes += b.length;
+        if (batchBytes >= WRITE_BATCH) {
+          await writing; // at most one write in flight: that is the backpressure on upstream
+          writing = writeBatch(batch);
+          writing.catch(() => {}); // awaited above or below; never an unhandled rejection
+          batch = [];
+          batchBytes = 0;
+        }
+      }
+      await writing;
+      if (batch.length > 0) await writeBatch(batch);
       const actual = `${this.digest.algorithm}:${hash.digest("hex")}`;
       if (this.size !== undefined && received !== this.size) throw this.#sizeError(received);
       if (actual !== this.digest.value) {
