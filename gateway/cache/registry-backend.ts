@@ -7,6 +7,7 @@ import type { RegistryConfig } from "../config/schema.ts";
 import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type Digest, digestOf, parseDigest, sha256Digest } from "../oci/digest.ts";
+import { manifestBlobs } from "../oci/manifest-blobs.ts";
 import { acceptsManifest, declaredMediaType, UPSTREAM_MANIFEST_ACCEPT } from "../oci/media-types.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
@@ -14,6 +15,7 @@ import { SMALL_BLOB_BYTES } from "./blob-fill.ts";
 import type { ContentCache } from "./content-cache.ts";
 import type { FileBody } from "./file-body.ts";
 import { fillFileBody } from "./fill-body.ts";
+import type { PrefetchQueue } from "./prefetch-queue.ts";
 import type { RateLimits } from "./rate-limits.ts";
 import { TagPolicy } from "./tag-policy.ts";
 import { isOutage, upstreamStatusError } from "./upstream-errors.ts";
@@ -53,6 +55,8 @@ export interface BackendDeps {
   upstream: UpstreamClient;
   rateLimits: RateLimits;
   log: Logger;
+  /** Fetches the blobs of image manifests fetched from upstream ahead of the client (cache.prefetch). */
+  prefetch?: PrefetchQueue;
   now?: () => number;
 }
 
@@ -262,7 +266,39 @@ export class RegistryBackend {
       (res.headers["content-type"]?.split(";")[0]?.trim() || declaredMediaType(body)) ??
       "application/octet-stream";
     this.#d.cache.putManifestSoon(digest, body, mediaType);
+    this.#prefetchBlobs(repository, mediaType, body);
     return { digest: digest.value, mediaType, body };
+  }
+
+  /** Queues fills for the config and layers of an image manifest that are neither cached nor in flight. */
+  #prefetchBlobs(repository: string, mediaType: string, body: Buffer): void {
+    const queue = this.#d.prefetch;
+    if (!queue || queue.concurrency <= 0 || this.offline) return;
+    const cache = this.#d.cache;
+    for (const d of manifestBlobs(mediaType, body)) {
+      queue.add(async () => {
+        if (cache.fills.has(d.value) || (await cache.blobSize(d)) !== undefined) return;
+        const { fill, joined } = this.#fillBlob(repository, d);
+        if (!joined)
+          this.#d.log.debug({ registry: this.name, repository, digest: d.value }, "prefetching blob");
+        // holds a prefetch slot until stored; a failure is logged by the cache, and a client
+        // asking for the blob later starts a new fill
+        await fill.done.catch(() => {});
+      });
+    }
+  }
+
+  /** The running fill of `d`, or a new one from upstream (single flight, content-cache.ts). */
+  #fillBlob(repository: string, d: Digest): ReturnType<ContentCache["fill"]> {
+    return this.#d.cache.fill(d, async (signal) => {
+      const res = await this.upstream.request("GET", `${repository}/blobs/${d.value}`, {
+        repository,
+        signal,
+      });
+      if (res.status !== 200) throw await upstreamStatusError(res, "blob", this.name);
+      const len = res.headers["content-length"];
+      return { body: res.body, size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined };
+    });
   }
 
   // ---- blobs ---------------------------------------------------------------------------
@@ -324,15 +360,7 @@ export class RegistryBackend {
         digest: d.value,
       };
     }
-    const { fill, joined } = cache.fill(d, async (signal) => {
-      const res = await this.upstream.request("GET", `${repository}/blobs/${d.value}`, {
-        repository,
-        signal,
-      });
-      if (res.status !== 200) throw await upstreamStatusError(res, "blob", this.name);
-      const len = res.headers["content-length"];
-      return { body: res.body, size: len !== undefined && /^\d+$/.test(len) ? Number(len) : undefined };
-    });
+    const { fill, joined } = this.#fillBlob(repository, d);
     await fill.started;
     if (fill.broken) throw fill.error;
     cache.noteRepoBlob(this.name, repository, d.value);

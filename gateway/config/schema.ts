@@ -155,6 +155,7 @@ export const configSchema = z.strictObject({
       minFree: size.prefault("1GiB"),
       fillTimeout: duration().prefault("30m"),
       evictInterval: duration().prefault("30s"),
+      prefetch: z.number().int().min(0).max(64).prefault(4),
     })
     .prefault({}),
   registries: z

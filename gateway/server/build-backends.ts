@@ -2,6 +2,7 @@
 
 import type { Dispatcher } from "undici";
 import type { ContentCache } from "../cache/content-cache.ts";
+import { PrefetchQueue } from "../cache/prefetch-queue.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
 import { RegistryBackend } from "../cache/registry-backend.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
@@ -18,6 +19,8 @@ export function buildBackends(opts: {
 }): Map<string, RegistryBackend> {
   const { config, credentials } = opts.loaded;
   const backends = new Map<string, RegistryBackend>();
+  // one queue for every registry: cache.prefetch bounds wharf's own upstream fetches in total
+  const prefetch = new PrefetchQueue(config.cache.prefetch, opts.log);
   for (const [name, reg] of Object.entries(config.registries)) {
     const log = opts.log.child({ registry: name });
     const upstream = new UpstreamClient({
@@ -40,6 +43,7 @@ export function buildBackends(opts: {
         upstream,
         rateLimits: opts.rateLimits,
         log,
+        prefetch,
       }),
     );
   }

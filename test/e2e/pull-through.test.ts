@@ -4,6 +4,7 @@
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitForCount } from "../support/access-log.ts";
 import { readBlob, readManifestDigests } from "../support/images.ts";
 import {
   type LoopbackInternet,
@@ -57,6 +58,45 @@ afterAll(async () => {
 });
 
 describe("pull-through cache", () => {
+  it("an image manifest fetched from upstream starts its blob fills (cache.prefetch); an index does not", async () => {
+    const multi = readManifestDigests("multi");
+    const [child, other] = multi.manifests;
+    if (!child || !other) throw new Error("the multi image needs two platforms");
+    const blobs = [child.config as string, ...child.layers];
+    const otherOnly = [other.config as string, ...other.layers].filter((d) => !blobs.includes(d));
+    const blobGets = (digests: string[], since: number) =>
+      net.hubProxy.count((r) => r.method === "GET" && digests.some((d) => r.path.endsWith(d)), since);
+    const accept = { accept: `${child.mediaType}, ${multi.mediaType}` };
+    // wharfs of their own: this file's main wharf has these blobs cached by other tests
+    for (const prefetch of [4, 0]) {
+      const w = await startWharf({
+        config: {
+          listen: { http: `${loopbackIp()}:5000` },
+          upstreamCaFile: net.ca.caCert,
+          upstreamDns: `127.0.0.1:${await freePort()}`,
+          cache: { prefetch },
+          registries: { "docker.io": { upstream: net.hubProxy.url } },
+        },
+      });
+      try {
+        const since = net.hubProxy.mark();
+        const base = `${w.httpUrl}/v2/docker.io/library/multi`;
+        expect((await fetch(`${base}/manifests/1`, { headers: accept })).status).toBe(200);
+        expect((await fetch(`${base}/manifests/${child.manifest}`, { headers: accept })).status).toBe(200);
+        // no blob request from the client yet: with prefetch the upstream already saw one GET per blob
+        const expected = prefetch > 0 ? blobs.length : 0;
+        expect(await waitForCount(() => blobGets(blobs, since), expected, 10_000)).toBe(expected);
+        for (const d of blobs) expect((await fetchDigest(`${base}/blobs/${d}`)).digest).toBe(d);
+        await new Promise((r) => setTimeout(r, 300));
+        expect(blobGets(blobs, since), `prefetch ${prefetch}`).toBe(blobs.length);
+        // the index names platform manifests, not blobs: nothing only the other platform uses was fetched
+        expect(blobGets(otherOnly, since)).toBe(0);
+      } finally {
+        await w.stop();
+      }
+    }
+  });
+
   it("pulls through the TLS gateway with upstream digests; CDN redirects are followed without credentials", async () => {
     const bb = readManifestDigests("busybox");
     for (const d of [bb.config as string, ...bb.layers]) net.hubProxy.setRule(d, { kind: "redirect" });

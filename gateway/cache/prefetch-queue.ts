@@ -1,0 +1,49 @@
+// Blobs fetched ahead of the client: when wharf fetches an image manifest from upstream, the client
+// will ask for its config and layers next, one after the other (skopeo) or a few at a time (docker:
+// 3). Starting those fills at once, a few in parallel, overlaps the upstream's per-blob latency
+// instead of paying it per request. A client asking for a blob joins its fill (single flight), so
+// nothing is fetched twice. Bounded: `concurrency` fills at a time, at most MAX_QUEUED waiting.
+import type { Logger } from "../log.ts";
+
+/** Waiting tasks beyond this are dropped: clients fetch those blobs themselves. */
+const MAX_QUEUED = 10_000;
+
+export class PrefetchQueue {
+  readonly concurrency: number;
+  readonly #log: Logger;
+  readonly #waiting: (() => Promise<void>)[] = [];
+  #running = 0;
+
+  constructor(concurrency: number, log: Logger) {
+    this.concurrency = concurrency;
+    this.#log = log;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Runs `task` when a slot is free; failures are logged (a client retries on its own request). */
+  add(task: () => Promise<void>): void {
+    if (this.concurrency <= 0 || this.#waiting.length >= MAX_QUEUED) return;
+    this.#waiting.push(task);
+    this.#next();
+  }
+
+  #next(): void {
+    while (this.#running < this.concurrency && this.#waiting.length > 0) {
+      const task = this.#waiting.shift() as () => Promise<void>;
+      this.#running++;
+      task()
+        .catch((e: unknown) => this.#log.info({ err: (e as Error).message }, "prefetch failed"))
+        .finally(() => {
+          this.#running--;
+          this.#next();
+        });
+    }
+  }
+}
