@@ -1,17 +1,9 @@
-// The benchmark's images (bench/images.sh), built once per machine and size: the layout lands under
-// os.tmpdir() in a directory named after the hash of both image scripts, the busybox binary and
-// the sizes, written under a temporary name and renamed, so a half-built layout is never used.
-import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { readFile, rename, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// The benchmark's images (bench/images.sh), built once per machine and size (cachedLayout: keyed by
+// the scripts, the busybox binary and the sizes; a half-built layout is never used).
 import { fileURLToPath } from "node:url";
-import { IMAGES_SCRIPT } from "../test/support/image-cache.ts";
+import { cachedLayout, IMAGES_SCRIPT } from "../test/support/image-cache.ts";
 import { readManifestDigests, type TagDigests } from "../test/support/images.ts";
-import { runCommand } from "../test/support/run-command.ts";
 import { runSkopeo } from "../test/support/skopeo.ts";
-import { findBinary } from "../test/support/system-packages.ts";
 
 const BENCH_SCRIPT = fileURLToPath(new URL("./images.sh", import.meta.url));
 
@@ -31,30 +23,14 @@ export interface BenchImages {
   refs: Record<string, string>;
 }
 
-async function cacheKey(bigMiB: number, midMiB: number): Promise<string> {
-  const busybox = findBinary("busybox");
-  if (!busybox) throw new Error("busybox (busybox-static) is not installed");
-  const hash = createHash("sha256");
-  for (const f of [IMAGES_SCRIPT, BENCH_SCRIPT, busybox]) hash.update(await readFile(f));
-  hash.update(`big=${bigMiB} mid=${midMiB}`);
-  return hash.digest("hex").slice(0, 16);
-}
-
-async function buildLayout(bigMiB: number, midMiB: number): Promise<string> {
-  const dir = join(tmpdir(), `wharf-bench-images-${await cacheKey(bigMiB, midMiB)}`);
-  if (existsSync(join(dir, "index.json"))) return dir;
-  const work = `${dir}.tmp-${process.pid}`;
-  await rm(work, { recursive: true, force: true });
-  try {
-    await runCommand(["bash", BENCH_SCRIPT, work, String(bigMiB), String(midMiB)], { timeoutMs: 600_000 });
-    await rename(work, dir);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(join(dir, "index.json"))) throw e;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-  return dir;
+function buildLayout(bigMiB: number, midMiB: number): Promise<string> {
+  return cachedLayout({
+    name: "wharf-bench-images",
+    script: BENCH_SCRIPT,
+    args: [String(bigMiB), String(midMiB)],
+    inputs: [IMAGES_SCRIPT],
+    timeoutMs: 600_000,
+  });
 }
 
 function largest(t: TagDigests): Layer {

@@ -8,6 +8,7 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { DNSMASQ_BASE_ARGS } from "../test/support/dnsmasq.ts";
 import { frame, readFramedMessages } from "./tcp-framing.ts";
 
 const run = promisify(execFile);
@@ -76,12 +77,7 @@ export async function startDnsmasq(records: string[]): Promise<Dnsmasq> {
     const child = spawn(
       binary,
       [
-        "--keep-in-foreground",
-        "--no-resolv",
-        "--no-hosts",
-        "--no-poll",
-        "--user=root",
-        "--pid-file=",
+        ...DNSMASQ_BASE_ARGS,
         `--port=${port}`,
         "--listen-address=127.0.0.1",
         "--bind-interfaces",

@@ -19,15 +19,18 @@ export interface Dnsmasq {
   stop(): Promise<void>;
 }
 
+/** dnsmasq as a test's private authority: in the foreground, no upstream, no /etc/hosts, no pid file. */
+export const DNSMASQ_BASE_ARGS: readonly string[] = [
+  "--keep-in-foreground",
+  "--no-resolv",
+  "--no-hosts",
+  "--no-poll",
+  "--user=root",
+  "--pid-file=",
+];
+
 export async function startDnsmasq(topology: Topology, ns: string, o: DnsmasqOptions): Promise<Dnsmasq> {
-  const args = [
-    "--keep-in-foreground",
-    "--no-resolv",
-    "--no-hosts",
-    "--no-poll",
-    "--user=root",
-    "--pid-file=",
-  ];
+  const args = [...DNSMASQ_BASE_ARGS];
   args.push(`--listen-address=${o.listen}`, "--bind-interfaces");
   if (o.logFile) args.push("--log-queries", `--log-facility=${o.logFile}`);
   for (const [name, ip] of Object.entries(o.addresses)) args.push(`--address=/${name}/${ip}`);
