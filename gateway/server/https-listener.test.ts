@@ -226,7 +226,9 @@ describe("createHttpsListener", () => {
   });
 
   it("closes HTTP/1.1 connections that never finish their headers, and idle HTTP/2 sessions", async () => {
-    const slow = await start({ headersTimeoutMs: 400, idleTimeoutMs: 600 });
+    // The idle timeout well above the headers timeout: Node checks headers timeouts on a periodic
+    // sweep (every 200 ms here), and on a loaded machine an idle close could otherwise come first.
+    const slow = await start({ headersTimeoutMs: 400, idleTimeoutMs: 2500 });
     try {
       const sock = tlsConnect({ host: "127.0.0.1", port: slow.port, servername: "ghcr.io", ca: ca.certPem });
       await new Promise((r) => sock.once("secureConnect", r));
