@@ -36,13 +36,16 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.exit(r.status ?? 1);
 }
 if (nodeFlags.length > 0 && typeof process.execve === "function") {
-  // Same process (same PID for supervisors), new V8 heap configuration.
-  process.execve(process.execPath, [
-    process.execPath,
-    ...nodeFlags,
-    ...process.execArgv,
-    ...process.argv.slice(1),
-  ]);
+  // Same process (same PID for supervisors), new V8 heap configuration. Should the exec fail
+  // (a sandbox that forbids it), wharf runs on with V8's defaults: more memory, same behaviour.
+  try {
+    process.execve(process.execPath, [
+      process.execPath,
+      ...nodeFlags,
+      ...process.execArgv,
+      ...process.argv.slice(1),
+    ]);
+  } catch {}
 }
 // Caches compiled (and type-stripped) modules across starts: from the second start on, the
 // TypeScript stripper is never loaded (about 17 MiB less resident memory). Keyed by file content,
