@@ -32,6 +32,20 @@ describe("PrefetchQueue", () => {
     expect(q.running).toBe(0);
   });
 
+  it("puts `first` tasks before those already waiting", async () => {
+    const q = new PrefetchQueue(1, log);
+    const order: string[] = [];
+    const task = (name: string) => async () => {
+      order.push(name);
+      await new Promise((r) => setTimeout(r, 2));
+    };
+    q.add(task("running"));
+    q.add(task("later"));
+    q.add(task("now"), { first: true });
+    while (q.running > 0 || q.waiting > 0) await new Promise((r) => setTimeout(r, 5));
+    expect(order).toEqual(["running", "now", "later"]);
+  });
+
   it("does nothing when turned off (concurrency 0)", () => {
     const q = new PrefetchQueue(0, log);
     let ran = false;

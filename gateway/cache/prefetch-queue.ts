@@ -1,8 +1,8 @@
-// Blobs fetched ahead of the client: when wharf fetches an image manifest from upstream, the client
-// will ask for its config and layers next, one after the other (skopeo) or a few at a time (docker:
-// 3). Starting those fills at once, a few in parallel, overlaps the upstream's per-blob latency
-// instead of paying it per request. A client asking for a blob joins its fill (single flight), so
-// nothing is fetched twice. Bounded: `concurrency` fills at a time, at most MAX_QUEUED waiting.
+// Blobs fetched ahead of the client (registry-backend.ts decides which and when). A pull asks for
+// an image's config and layers one after the other (skopeo) or a few at a time (docker: 3);
+// starting those fills early, a few in parallel, overlaps the upstream's per-blob latency instead
+// of paying it per request. A client asking for a blob joins its fill (single flight), so nothing
+// is fetched twice. Bounded: `concurrency` fills at a time, at most MAX_QUEUED waiting.
 import type { Logger } from "../log.ts";
 
 /** Waiting tasks beyond this are dropped: clients fetch those blobs themselves. */
@@ -27,10 +27,14 @@ export class PrefetchQueue {
     return this.#waiting.length;
   }
 
-  /** Runs `task` when a slot is free; failures are logged (a client retries on its own request). */
-  add(task: () => Promise<void>): void {
+  /**
+   * Runs `task` when a slot is free, after the tasks already waiting (or before them, `first`:
+   * a client is pulling that image now). Failures are logged; a client retries on its own request.
+   */
+  add(task: () => Promise<void>, opts: { first?: boolean } = {}): void {
     if (this.concurrency <= 0 || this.#waiting.length >= MAX_QUEUED) return;
-    this.#waiting.push(task);
+    if (opts.first) this.#waiting.unshift(task);
+    else this.#waiting.push(task);
     this.#next();
   }
 

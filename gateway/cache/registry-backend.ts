@@ -7,7 +7,7 @@ import type { RegistryConfig } from "../config/schema.ts";
 import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type Digest, digestOf, parseDigest, sha256Digest } from "../oci/digest.ts";
-import { manifestBlobs } from "../oci/manifest-blobs.ts";
+import { type BlobRef, manifestBlobs } from "../oci/manifest-blobs.ts";
 import { acceptsManifest, declaredMediaType, UPSTREAM_MANIFEST_ACCEPT } from "../oci/media-types.ts";
 import type { Reference } from "../oci/reference.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
@@ -30,6 +30,13 @@ export interface Reply {
   /** Bytes this reply sends that came from the cache rather than upstream. */
   digest?: string;
 }
+
+/** Layers of recently fetched image manifests remembered for prefetch (the oldest go first). */
+const MAX_ARMED_LAYERS = 4096;
+/** Blobs up to this size are prefetched as soon as their manifest is fetched... */
+const PREFETCH_SMALL_BLOB = 1024 * 1024;
+/** ...as long as they add up to no more than this per manifest. */
+const PREFETCH_SMALL_TOTAL = 16 * 1024 * 1024;
 
 /** Manifests larger than this are refused (distribution's limit is 4 MiB). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -67,6 +74,8 @@ export class RegistryBackend {
   readonly #d: BackendDeps;
   readonly #now: () => number;
   readonly #manifestFlights = new Map<string, Promise<StoredManifest>>();
+  /** Layer digest -> the image it belongs to, for images fetched from upstream not yet pulled. */
+  readonly #armed = new Map<string, { repository: string; blobs: BlobRef[] }>();
 
   constructor(deps: BackendDeps) {
     this.#d = deps;
@@ -266,25 +275,76 @@ export class RegistryBackend {
       (res.headers["content-type"]?.split(";")[0]?.trim() || declaredMediaType(body)) ??
       "application/octet-stream";
     this.#d.cache.putManifestSoon(digest, body, mediaType);
-    this.#prefetchBlobs(repository, mediaType, body);
+    this.#armPrefetch(repository, mediaType, body);
     return { digest: digest.value, mediaType, body };
   }
 
-  /** Queues fills for the config and layers of an image manifest that are neither cached nor in flight. */
-  #prefetchBlobs(repository: string, mediaType: string, body: Buffer): void {
+  /**
+   * Prefetch, in two steps, for an image manifest just fetched from upstream. Its small blobs
+   * (config, small layers: latency-bound, one upstream round trip each) are queued at once, at most
+   * PREFETCH_SMALL_TOTAL of them. The large ones wait until a client asks for one of the image's
+   * layers, which only a pull does: `docker manifest inspect`, `skopeo inspect` and update bots
+   * read the manifest and the config, and must not make wharf download whole images.
+   */
+  #armPrefetch(repository: string, mediaType: string, body: Buffer): void {
+    if (!this.#d.prefetch || this.#d.prefetch.concurrency <= 0 || this.offline) return;
+    const blobs = manifestBlobs(mediaType, body);
+    let smallBytes = 0;
+    const small = blobs.filter((b) => {
+      if (b.size === undefined || b.size > PREFETCH_SMALL_BLOB || smallBytes + b.size > PREFETCH_SMALL_TOTAL)
+        return false;
+      smallBytes += b.size;
+      return true;
+    });
+    this.#prefetch(repository, small);
+    if (small.length === blobs.length) return;
+    const image = { repository, blobs };
+    for (const layer of blobs) {
+      if (layer.kind !== "layer") continue;
+      this.#armed.delete(layer.digest.value);
+      this.#armed.set(layer.digest.value, image);
+    }
+    for (const oldest of this.#armed.keys()) {
+      if (this.#armed.size <= MAX_ARMED_LAYERS) break;
+      this.#armed.delete(oldest);
+    }
+  }
+
+  /**
+   * A layer of an image fetched from upstream was asked for: a client is pulling it. All its blobs
+   * go to the front of the queue in manifest order (the order clients fetch them); those already
+   * stored or in flight are skipped when their turn comes.
+   */
+  #prefetchImageOf(d: Digest): void {
+    const image = this.#armed.get(d.value);
+    if (!image) return;
+    for (const [layer, owner] of this.#armed) if (owner === image) this.#armed.delete(layer);
+    this.#prefetch(
+      image.repository,
+      image.blobs.filter((b) => b.digest.value !== d.value),
+      true,
+    );
+  }
+
+  /** Queues fills for `blobs` that are neither cached nor in flight when their turn comes. */
+  #prefetch(repository: string, blobs: BlobRef[], first = false): void {
     const queue = this.#d.prefetch;
-    if (!queue || queue.concurrency <= 0 || this.offline) return;
+    if (!queue) return;
     const cache = this.#d.cache;
-    for (const d of manifestBlobs(mediaType, body)) {
-      queue.add(async () => {
-        if (cache.fills.has(d.value) || (await cache.blobSize(d)) !== undefined) return;
-        const { fill, joined } = this.#fillBlob(repository, d);
-        if (!joined)
-          this.#d.log.debug({ registry: this.name, repository, digest: d.value }, "prefetching blob");
-        // holds a prefetch slot until stored; a failure is logged by the cache, and a client
-        // asking for the blob later starts a new fill
-        await fill.done.catch(() => {});
-      });
+    // tasks put first are unshifted one by one: queue them in reverse to keep the manifest's order
+    for (const { digest } of first ? [...blobs].reverse() : blobs) {
+      queue.add(
+        async () => {
+          if (cache.fills.has(digest.value) || (await cache.blobSize(digest)) !== undefined) return;
+          const { fill, joined } = this.#fillBlob(repository, digest);
+          if (!joined)
+            this.#d.log.debug({ registry: this.name, repository, digest: digest.value }, "prefetching blob");
+          // holds a prefetch slot until stored; a failure is logged by the cache, and a client
+          // asking for the blob later starts a new fill
+          await fill.done.catch(() => {});
+        },
+        { first },
+      );
     }
   }
 
@@ -315,6 +375,7 @@ export class RegistryBackend {
       "accept-ranges": "bytes",
       "content-type": "application/octet-stream",
     };
+    if (!opts.head) this.#prefetchImageOf(d);
     const size = await cache.blobSize(d);
     if (size !== undefined) {
       cache.noteRepoBlob(this.name, repository, d.value);

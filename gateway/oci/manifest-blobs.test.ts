@@ -16,7 +16,24 @@ describe("manifestBlobs", () => {
       ],
     };
     for (const type of [OCI_MANIFEST, DOCKER_MANIFEST])
-      expect(manifestBlobs(type, body(doc)).map((x) => x.value)).toEqual([d("c"), d("1"), d("2")]);
+      expect(manifestBlobs(type, body(doc)).map((x) => x.digest.value)).toEqual([d("c"), d("1"), d("2")]);
+  });
+
+  it("passes on declared sizes that are whole numbers, and only those", () => {
+    const doc = {
+      config: { digest: d("c"), size: 1234 },
+      layers: [
+        { digest: d("1"), size: -1 },
+        { digest: d("2"), size: "5" },
+        { digest: d("3"), size: 2.5 },
+      ],
+    };
+    expect(manifestBlobs(OCI_MANIFEST, body(doc)).map((x) => x.size)).toEqual([
+      1234,
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 
   it("leaves out layers that live outside the registry and malformed digests", () => {
@@ -32,7 +49,7 @@ describe("manifestBlobs", () => {
         { digest: d("4") },
       ],
     };
-    expect(manifestBlobs(OCI_MANIFEST, body(doc)).map((x) => x.value)).toEqual([d("c"), d("4")]);
+    expect(manifestBlobs(OCI_MANIFEST, body(doc)).map((x) => x.digest.value)).toEqual([d("c"), d("4")]);
   });
 
   it("yields nothing for indexes, other types and bodies that do not parse", () => {

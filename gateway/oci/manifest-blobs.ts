@@ -8,7 +8,15 @@ import { DOCKER_MANIFEST, OCI_MANIFEST } from "./media-types.ts";
 interface Descriptor {
   mediaType?: unknown;
   digest?: unknown;
+  size?: unknown;
   urls?: unknown;
+}
+
+export interface BlobRef {
+  kind: "config" | "layer";
+  digest: Digest;
+  /** The size the manifest declares (untrusted: only a hint for scheduling). */
+  size: number | undefined;
 }
 
 function fetchable(d: Descriptor): boolean {
@@ -18,7 +26,7 @@ function fetchable(d: Descriptor): boolean {
 }
 
 /** Config then layers of an image manifest; [] for other types or a body that does not parse. */
-export function manifestBlobs(mediaType: string, body: Uint8Array): Digest[] {
+export function manifestBlobs(mediaType: string, body: Uint8Array): BlobRef[] {
   if (mediaType !== OCI_MANIFEST && mediaType !== DOCKER_MANIFEST) return [];
   let doc: { config?: Descriptor; layers?: unknown };
   try {
@@ -26,16 +34,22 @@ export function manifestBlobs(mediaType: string, body: Uint8Array): Digest[] {
   } catch {
     return [];
   }
-  const descriptors = [doc.config, ...(Array.isArray(doc.layers) ? (doc.layers as Descriptor[]) : [])];
-  const out: Digest[] = [];
+  const layers = Array.isArray(doc.layers) ? (doc.layers as Descriptor[]) : [];
+  const descriptors: [BlobRef["kind"], Descriptor | undefined][] = [
+    ["config", doc.config],
+    ...layers.map((l): [BlobRef["kind"], Descriptor] => ["layer", l]),
+  ];
+  const out: BlobRef[] = [];
   const seen = new Set<string>();
-  for (const d of descriptors) {
+  for (const [kind, d] of descriptors) {
     if (!d || typeof d !== "object" || typeof d.digest !== "string" || !fetchable(d)) continue;
     try {
       const digest = parseDigest(d.digest);
       if (seen.has(digest.value)) continue;
       seen.add(digest.value);
-      out.push(digest);
+      const size =
+        typeof d.size === "number" && Number.isSafeInteger(d.size) && d.size >= 0 ? d.size : undefined;
+      out.push({ kind, digest, size });
     } catch {
       // a malformed digest in a manifest is the client's problem when it asks for it, not ours
     }
