@@ -93,6 +93,25 @@ describe("BlobFill", () => {
     expect(await readdir(join(dir, "tmp"))).toEqual([]);
   });
 
+  it("does not hand a failed fill that is still cleaning up to the next client", async () => {
+    const { cache } = await newCache();
+    const corrupt = Buffer.from(data);
+    corrupt[7] = (corrupt[7] as number) ^ 0xff;
+    const first = cache.fill(digest, async () => ({ body: Readable.from([corrupt]), size: data.length }));
+    // failed (digest checked) but not settled yet: the temporary file is still being removed
+    await new Promise<void>((resolve) => {
+      const check = () => (first.fill.broken ? resolve() : first.fill.once("progress", check));
+      check();
+    });
+    expect(cache.fills.get(digest.value)).toBe(first.fill);
+    const retry = cache.fill(digest, async () => ({ body: Readable.from([data]), size: data.length }));
+    expect(retry.joined).toBe(false);
+    expect(await retry.fill.done).toBe(data.length);
+    await expect(first.fill.done).rejects.toThrow(/does not match its digest/);
+    expect(await cache.blobSize(digest)).toBe(data.length);
+    expect(cache.fills.size).toBe(0);
+  });
+
   it("releases the last byte once verified, without waiting for the store's fsync and rename", async () => {
     const { cache } = await newCache();
     let commitStarted = false;
@@ -153,5 +172,18 @@ describe("BlobFill", () => {
     const f2 = cache.fill(d2, async () => ({ body: short, size: 100 })).fill;
     short.end(Buffer.alloc(50));
     await expect(f2.done).rejects.toThrow(/50 of 100 bytes/);
+
+    // the upstream connection breaks mid-body: a 502 for clients, not an internal error
+    const d3 = parseDigest(`sha256:${"2".repeat(64)}`);
+    const broken = new PassThrough();
+    const f3 = cache.fill(d3, async () => ({ body: broken, size: 100 })).fill;
+    await f3.started;
+    broken.destroy(new Error("other side closed"));
+    const err = await f3.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ code: "UPSTREAM_UNAVAILABLE", status: 502 });
+    expect((err as Error).message).toMatch(/upstream body broke off: other side closed/);
   });
 });

@@ -8,7 +8,7 @@
 import { EventEmitter } from "node:events";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { addAbortSignal, type Readable } from "node:stream";
-import { WharfError } from "../errors.ts";
+import { isWharfError, WharfError } from "../errors.ts";
 import { type Digest, digestHasher } from "../oci/digest.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { FillReader } from "./fill-body.ts";
@@ -30,6 +30,19 @@ export const SMALL_BLOB_BYTES = 1024 * 1024;
 
 /** Bytes gathered from upstream before one write to the temporary file. */
 const WRITE_BATCH = 512 * 1024;
+
+/**
+ * What a failed fill tells its clients: its own WharfError (digest, size, timeout), a cache that
+ * could not take the bytes (an fs error: 503), or an upstream body that broke off (a socket
+ * error after the headers: 502), never a bare 500.
+ */
+function fillFailure(e: unknown): Error {
+  if (isWharfError(e)) return e;
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (typeof (err as NodeJS.ErrnoException).syscall === "string")
+    return new WharfError("STORE_UNAVAILABLE", `cache write failed: ${err.message}`, { cause: err });
+  return new WharfError("UPSTREAM_UNAVAILABLE", `upstream body broke off: ${err.message}`, { cause: err });
+}
 
 export class BlobFill extends EventEmitter {
   readonly digest: Digest;
@@ -158,7 +171,7 @@ export class BlobFill extends EventEmitter {
         this.#abort.signal.aborted && this.#abort.signal.reason instanceof Error
           ? this.#abort.signal.reason
           : e;
-      this.error = reason instanceof Error ? reason : new Error(String(reason));
+      this.error = fillFailure(reason);
       this.state = "failed";
       this.#markStarted();
       this.emit("progress");

@@ -121,13 +121,17 @@ export class ContentCache {
     return storedFileBody(this.store.pathOf(d), range?.start ?? 0, range?.end ?? size - 1, release);
   }
 
-  /** The running fill for `d`, or a new one from `openSource` (registered before any await). */
+  /**
+   * The running fill for `d`, or a new one from `openSource` (registered before any await). A fill
+   * that has failed but is still cleaning up (closing and removing its temporary file) is not
+   * joined: a client retrying at once gets a new fetch, not the old error.
+   */
   fill(
     d: Digest,
     openSource: (signal: AbortSignal) => Promise<FillSource>,
   ): { fill: BlobFill; joined: boolean } {
     const running = this.fills.get(d.value);
-    if (running) return { fill: running, joined: true };
+    if (running && !running.broken) return { fill: running, joined: true };
     const fill = new BlobFill(this.store, d, openSource, this.#fillTimeoutMs);
     this.fills.set(d.value, fill);
     fill.done
@@ -141,7 +145,9 @@ export class ContentCache {
         (err: Error) =>
           this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached"),
       )
-      .finally(() => this.fills.delete(d.value));
+      .finally(() => {
+        if (this.fills.get(d.value) === fill) this.fills.delete(d.value);
+      });
     return { fill, joined: false };
   }
 
