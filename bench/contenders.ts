@@ -4,7 +4,7 @@
 // TLS with a certificate from the bench CA.
 import type { TestCa } from "../test/support/test-ca.ts";
 import { startUpstreamRegistry, type UpstreamRegistry } from "../test/support/upstream-registry.ts";
-import { startWharf, type WharfProcess } from "../test/support/wharf-process.ts";
+import { startWharf } from "../test/support/wharf-process.ts";
 import { pidsByCommandLine } from "./proc-tree.ts";
 
 export type ContenderName = "wharf" | "distribution" | "nginx" | "direct";
@@ -41,8 +41,30 @@ export interface ContenderContext {
   cpuProfileDir?: string;
 }
 
-function registryPids(r: UpstreamRegistry | undefined): number[] {
-  return r ? pidsByCommandLine(`${r.dir}/config.yml`) : [];
+function registryPids(r: UpstreamRegistry): number[] {
+  return pidsByCommandLine(`${r.dir}/config.yml`);
+}
+
+/** A contender that is one process from `start`: reset stops it and starts a fresh, empty one. */
+async function restartable<P extends { stop(): Promise<unknown> }>(
+  who: Pick<Contender, "name" | "host" | "ip">,
+  start: () => Promise<P>,
+  pidsOf: (p: P) => number[],
+): Promise<Contender> {
+  let p: P | undefined = await start();
+  const stop = async () => {
+    await p?.stop();
+    p = undefined;
+  };
+  return {
+    ...who,
+    reset: async () => {
+      await stop();
+      p = await start();
+    },
+    pids: () => (p ? pidsOf(p) : []),
+    stop,
+  };
 }
 
 export function directContender(ctx: ContenderContext): Contender {
@@ -68,22 +90,7 @@ export async function distributionContender(ctx: ContenderContext, ip: string): 
         hosts: { [HOST_NAMES.direct]: ctx.upstream.host },
       },
     });
-  let proxy: UpstreamRegistry | undefined = await start();
-  return {
-    name: "distribution",
-    host: HOST_NAMES.distribution,
-    ip,
-    reset: async () => {
-      await proxy?.stop();
-      proxy = undefined;
-      proxy = await start();
-    },
-    pids: () => registryPids(proxy),
-    stop: async () => {
-      await proxy?.stop();
-      proxy = undefined;
-    },
-  };
+  return restartable({ name: "distribution", host: HOST_NAMES.distribution, ip }, start, registryPids);
 }
 
 function wharfConfig(ctx: ContenderContext, ip: string): Record<string, unknown> {
@@ -109,20 +116,5 @@ export async function wharfContender(ctx: ContenderContext, ip: string): Promise
     ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${ctx.cpuProfileDir}` }
     : undefined;
   const start = () => startWharf({ config: wharfConfig(ctx, ip), env });
-  let wharf: WharfProcess | undefined = await start();
-  return {
-    name: "wharf",
-    host: HOST_NAMES.wharf,
-    ip,
-    reset: async () => {
-      await wharf?.stop();
-      wharf = undefined;
-      wharf = await start();
-    },
-    pids: () => (wharf ? [wharf.pid] : []),
-    stop: async () => {
-      await wharf?.stop();
-      wharf = undefined;
-    },
-  };
+  return restartable({ name: "wharf", host: HOST_NAMES.wharf, ip }, start, (w) => [w.pid]);
 }

@@ -5,7 +5,7 @@ import type { BenchWorld } from "./bench-world.ts";
 import { download, downloadMany, skopeoPull } from "./clients.ts";
 import type { Contender } from "./contenders.ts";
 import { type Figure, GiB, MiB, medians, type RunPlan, type Runs, record } from "./figure.ts";
-import { cpuSeconds, sampleRss, treePids } from "./proc-tree.ts";
+import { cpuMeter, sampleRss } from "./proc-tree.ts";
 import { UpstreamLog } from "./upstream-log.ts";
 
 type Log = (line: string) => void;
@@ -23,9 +23,9 @@ export async function coldPulls(w: BenchWorld, plan: RunPlan, log: Log): Promise
     for (const c of w.contenders) {
       await c.reset();
       record(many, c.name, await skopeoPull(c, w.env, w.images.refs.many as string));
-      const cpuBefore = cpuSeconds(treePids(c.pids()));
+      const cpuUsed = cpuMeter(() => c.pids());
       record(big, c.name, await skopeoPull(c, w.env, w.images.refs.big as string));
-      record(cpu, c.name, (cpuSeconds(treePids(c.pids())) - cpuBefore) / (w.images.bigLayer.size / GiB));
+      record(cpu, c.name, cpuUsed() / (w.images.bigLayer.size / GiB));
       log(`cold pull ${c.name} run ${run + 1}: big ${big[c.name]?.at(-1)?.toFixed(2)} s`);
     }
   }
@@ -93,10 +93,10 @@ export async function warmThroughput(w: BenchWorld, plan: RunPlan, log: Log): Pr
       }
       if (run < plan.warmParallelRuns) {
         const sampler = sampleRss(() => c.pids());
-        const cpuBefore = cpuSeconds(treePids(c.pids()));
+        const cpuUsed = cpuMeter(() => c.pids());
         const m = await downloadMany(c, w.env, path, 8);
         const peak = sampler.stop();
-        record(cpu, c.name, (cpuSeconds(treePids(c.pids())) - cpuBefore) / ((8 * size) / GiB));
+        record(cpu, c.name, cpuUsed() / ((8 * size) / GiB));
         check(c, m.results);
         record(eight, c.name, (8 * size) / MiB / m.seconds);
         rss[c.name] = Math.max(rss[c.name] ?? 0, peak / MiB);

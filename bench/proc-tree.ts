@@ -70,6 +70,12 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / CLOCK_TICKS;
 }
 
+/** Starts counting the CPU time of the trees under `roots`; the function returned reads the seconds used since. */
+export function cpuMeter(roots: () => number[]): () => number {
+  const before = cpuSeconds(treePids(roots()));
+  return () => cpuSeconds(treePids(roots())) - before;
+}
+
 /** PIDs whose command line contains `needle` (docker-registry started by the test harness). */
 export function pidsByCommandLine(needle: string): number[] {
   const out: number[] = [];

@@ -24,19 +24,24 @@ export function isFileBody(body: unknown): body is FileBody {
   return typeof body === "object" && body !== null && (body as { kind?: unknown }).kind === "file";
 }
 
+/** `release`, made safe to call more than once (FileBody.release runs it exactly once). */
+export function releaseOnce(release: () => void): () => void {
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    release();
+  };
+}
+
 /** Bytes [start, end] of a complete file; `release` runs once (it ends the "in use" hold). */
 export function storedFileBody(path: string, start: number, end: number, release: () => void): FileBody {
-  let released = false;
   return {
     kind: "file",
     start,
     end,
     open: () => open(path, "r"),
     readable: async () => end + 1,
-    release: () => {
-      if (released) return;
-      released = true;
-      release();
-    },
+    release: releaseOnce(release),
   };
 }

@@ -5,7 +5,7 @@ import { close as closeCb, open as openCb, read as readCb } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { BlobFill } from "./blob-fill.ts";
-import type { FileBody } from "./file-body.ts";
+import { type FileBody, releaseOnce } from "./file-body.ts";
 
 /** A reader following a fill wakes up for this many new bytes, or after FOLLOW_WAIT_MS. */
 const FOLLOW_BATCH = 512 * 1024;
@@ -64,18 +64,13 @@ function readable(fill: BlobFill, pos: number): Promise<number> {
 
 /** Bytes [start, end] (inclusive) of the blob `fill` is fetching; `release` runs once. */
 export function fillFileBody(fill: BlobFill, start: number, end: number, release: () => void): FileBody {
-  let released = false;
   return {
     kind: "file",
     start,
     end,
     open: () => openFill(fill),
     readable: (pos) => readable(fill, pos),
-    release: () => {
-      if (released) return;
-      released = true;
-      release();
-    },
+    release: releaseOnce(release),
   };
 }
 

@@ -12,15 +12,17 @@ describe("PrefetchQueue", () => {
     const order: number[] = [];
     const done = Array.from({ length: 6 }, (_, i) => {
       return new Promise<void>((resolve) => {
-        q.add(async () => {
-          running++;
-          peak = Math.max(peak, running);
-          order.push(i);
-          await new Promise((r) => setTimeout(r, 5));
-          running--;
-          resolve();
-          if (i === 1) throw new Error("upstream said no");
-        });
+        q.add([
+          async () => {
+            running++;
+            peak = Math.max(peak, running);
+            order.push(i);
+            await new Promise((r) => setTimeout(r, 5));
+            running--;
+            resolve();
+            if (i === 1) throw new Error("upstream said no");
+          },
+        ]);
       });
     });
     expect(q.running).toBe(2);
@@ -32,26 +34,28 @@ describe("PrefetchQueue", () => {
     expect(q.running).toBe(0);
   });
 
-  it("puts `first` tasks before those already waiting", async () => {
+  it("puts `first` tasks before those already waiting, in their own order", async () => {
     const q = new PrefetchQueue(1, log);
     const order: string[] = [];
     const task = (name: string) => async () => {
       order.push(name);
       await new Promise((r) => setTimeout(r, 2));
     };
-    q.add(task("running"));
-    q.add(task("later"));
-    q.add(task("now"), { first: true });
+    q.add([task("running")]);
+    q.add([task("later")]);
+    q.add([task("now"), task("next")], { first: true });
     while (q.running > 0 || q.waiting > 0) await new Promise((r) => setTimeout(r, 5));
-    expect(order).toEqual(["running", "now", "later"]);
+    expect(order).toEqual(["running", "now", "next", "later"]);
   });
 
   it("does nothing when turned off (concurrency 0)", () => {
     const q = new PrefetchQueue(0, log);
     let ran = false;
-    q.add(async () => {
-      ran = true;
-    });
+    q.add([
+      async () => {
+        ran = true;
+      },
+    ]);
     expect(ran).toBe(false);
     expect(q.waiting).toBe(0);
   });

@@ -28,13 +28,15 @@ export class PrefetchQueue {
   }
 
   /**
-   * Runs `task` when a slot is free, after the tasks already waiting (or before them, `first`:
-   * a client is pulling that image now). Failures are logged; a client retries on its own request.
+   * Runs `tasks` in order as slots free up, after the tasks already waiting (or before them,
+   * `first`: a client is pulling that image now). Failures are logged; a client retries on its
+   * own request.
    */
-  add(task: () => Promise<void>, opts: { first?: boolean } = {}): void {
-    if (this.concurrency <= 0 || this.#waiting.length >= MAX_QUEUED) return;
-    if (opts.first) this.#waiting.unshift(task);
-    else this.#waiting.push(task);
+  add(tasks: (() => Promise<void>)[], opts: { first?: boolean } = {}): void {
+    if (this.concurrency <= 0) return;
+    const room = tasks.slice(0, Math.max(0, MAX_QUEUED - this.#waiting.length));
+    if (opts.first) this.#waiting.unshift(...room);
+    else this.#waiting.push(...room);
     this.#next();
   }
 

@@ -318,7 +318,8 @@ export class RegistryBackend {
   #prefetchImageOf(d: Digest): void {
     const image = this.#armed.get(d.value);
     if (!image) return;
-    for (const [layer, owner] of this.#armed) if (owner === image) this.#armed.delete(layer);
+    for (const b of image.blobs)
+      if (this.#armed.get(b.digest.value) === image) this.#armed.delete(b.digest.value);
     this.#prefetch(
       image.repository,
       image.blobs.filter((b) => b.digest.value !== d.value),
@@ -331,21 +332,16 @@ export class RegistryBackend {
     const queue = this.#d.prefetch;
     if (!queue) return;
     const cache = this.#d.cache;
-    // tasks put first are unshifted one by one: queue them in reverse to keep the manifest's order
-    for (const { digest } of first ? [...blobs].reverse() : blobs) {
-      queue.add(
-        async () => {
-          if (cache.fills.has(digest.value) || (await cache.blobSize(digest)) !== undefined) return;
-          const { fill, joined } = this.#fillBlob(repository, digest);
-          if (!joined)
-            this.#d.log.debug({ registry: this.name, repository, digest: digest.value }, "prefetching blob");
-          // holds a prefetch slot until stored; a failure is logged by the cache, and a client
-          // asking for the blob later starts a new fill
-          await fill.done.catch(() => {});
-        },
-        { first },
-      );
-    }
+    const tasks = blobs.map(({ digest }) => async () => {
+      if (cache.fills.has(digest.value) || (await cache.blobSize(digest)) !== undefined) return;
+      const { fill, joined } = this.#fillBlob(repository, digest);
+      if (!joined)
+        this.#d.log.debug({ registry: this.name, repository, digest: digest.value }, "prefetching blob");
+      // holds a prefetch slot until stored; a failure is logged by the cache, and a client
+      // asking for the blob later starts a new fill
+      await fill.done.catch(() => {});
+    });
+    queue.add(tasks, { first });
   }
 
   /** The running fill of `d`, or a new one from upstream (single flight, content-cache.ts). */
