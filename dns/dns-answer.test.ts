@@ -1,8 +1,8 @@
 import { Packet } from "dns2";
 import { describe, expect, it } from "vitest";
+import { queryPacket } from "../test/support/dns-testbed.ts";
 import { encodeAnswer, encodeError, RCODE } from "./dns-answer.ts";
 import { type DnsQuery, parseQuery } from "./dns-query.ts";
-import { queryPacket } from "./dns-testbed.ts";
 
 function query(name: string, type: number, opt?: { udpSize: number; version: number }): DnsQuery {
   let raw = queryPacket(0xabcd, name, type);

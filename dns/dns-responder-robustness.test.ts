@@ -3,13 +3,6 @@
 import { randomBytes, randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildAnswerTable } from "./answer-table.ts";
-import {
-  type DnsResponder,
-  type DnsResponderOptions,
-  type QueryKind,
-  startDnsResponder,
-} from "./dns-responder.ts";
 import {
   type Dnsmasq,
   dig,
@@ -19,7 +12,14 @@ import {
   startDnsmasq,
   tcpExchange,
   udpExchange,
-} from "./dns-testbed.ts";
+} from "../test/support/dns-testbed.ts";
+import { buildAnswerTable } from "./answer-table.ts";
+import {
+  type DnsResponder,
+  type DnsResponderOptions,
+  type QueryKind,
+  startDnsResponder,
+} from "./dns-responder.ts";
 
 const table = buildAnswerTable({ names: ["ghcr.io"], addresses: ["10.1.2.3"] });
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -1,8 +1,8 @@
 // The responder between dig (client) and a real dnsmasq (upstream), all on loopback.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Dnsmasq, dig, startDnsmasq } from "../test/support/dns-testbed.ts";
 import { buildAnswerTable } from "./answer-table.ts";
 import { type DnsResponder, type QueryKind, startDnsResponder } from "./dns-responder.ts";
-import { type Dnsmasq, dig, startDnsmasq } from "./dns-testbed.ts";
 
 // 40 TXT strings of ~70 bytes: about 3.3 KB, more than dnsmasq puts in a 1232-byte UDP answer.
 const BIG_TXT = Array.from({ length: 40 }, (_, i) => `--txt-record=big.test,record-${i}-${"x".repeat(60)}`);

@@ -6,7 +6,7 @@ import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { stringify } from "yaml";
-import { type Dnsmasq, startDnsmasq } from "../../dns/dns-testbed.ts";
+import { type Dnsmasq, startDnsmasq } from "../support/dns-testbed.ts";
 import type { DoctorReport } from "../../gateway/doctor/run-doctor.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
