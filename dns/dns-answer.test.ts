@@ -1,8 +1,8 @@
 import { Packet } from "dns2";
 import { describe, expect, it } from "vitest";
-import { encodeAnswer, encodeError, RCODE } from "./dns-answer.ts";
+import { queryPacket } from "../test/support/dns-testbed.ts";
+import { encodeAnswer, encodeError, encodeHeaderError, RCODE } from "./dns-answer.ts";
 import { type DnsQuery, parseQuery } from "./dns-query.ts";
-import { queryPacket } from "./dns-testbed.ts";
 
 function query(name: string, type: number, opt?: { udpSize: number; version: number }): DnsQuery {
   let raw = queryPacket(0xabcd, name, type);
@@ -51,12 +51,39 @@ describe("encodeAnswer", () => {
     ]);
   });
 
-  it("gives NODATA for types it has no record of, still authoritative", () => {
-    for (const q of [query("ghcr.io", 15), query("ghcr.io", 28)]) {
+  it("gives NODATA for types it has no record of, still authoritative, with the zone's SOA (RFC 2308 §3)", () => {
+    for (const q of [query("ghcr.io", 15), query("GHCR.io", 28)]) {
       const p = Packet.parse(encodeAnswer(q, ["10.1.2.3"], 30, 512));
       expect(p.header).toMatchObject({ aa: 1, rcode: 0 });
       expect(p.answers).toEqual([]);
+      expect(p.authorities).toMatchObject([
+        { name: q.wireName, type: 6, class: 1, ttl: 30, primary: q.wireName, minimum: 30 },
+      ]);
+      expect(p.authorities[0]).toMatchObject({ admin: `hostmaster.${q.wireName}` });
     }
+    // Addresses found: no authority section.
+    expect(Packet.parse(encodeAnswer(query("ghcr.io", 1), ["10.1.2.3"], 30, 512)).authorities).toEqual([]);
+  });
+
+  it("answers a SOA query with the synthetic SOA", () => {
+    const p = Packet.parse(encodeAnswer(query("ghcr.io", 6), ["10.1.2.3"], 30, 512));
+    expect(p.answers).toMatchObject([{ name: "ghcr.io", type: 6, minimum: 30 }]);
+    expect(p.authorities).toEqual([]);
+  });
+});
+
+describe("encodeHeaderError", () => {
+  it("echoes ID, opcode, RD and CD with QR set, the rcode, and no sections", () => {
+    const out = encodeHeaderError({ id: 0x1234, opcode: 2, rd: 1, cd: 1 }, RCODE.FORMERR);
+    expect(out.toString("hex")).toBe("1234" + "91" + "91" + "0000000000000000");
+    expect(Packet.parse(out).header).toMatchObject({
+      id: 0x1234,
+      qr: 1,
+      opcode: 2,
+      rd: 1,
+      rcode: 1,
+      qdcount: 0,
+    });
   });
 
   it("sets TC and sends no records when the answer does not fit", () => {

@@ -3,9 +3,10 @@
 // normalized form.
 import { Packet, type Resource } from "dns2";
 import ipaddr from "ipaddr.js";
-import type { DnsQuery } from "./dns-query.ts";
+import type { DnsHeader, DnsQuery } from "./dns-query.ts";
 
 export const TYPE_A = 1;
+export const TYPE_SOA = 6;
 export const TYPE_AAAA = 28;
 export const TYPE_ANY = 255;
 export const CLASS_IN = 1;
@@ -18,8 +19,11 @@ const OUR_UDP_SIZE = 1232;
 
 /**
  * Our own authoritative answer for an intercepted name: A and AAAA records from `addresses`, or
- * NODATA (NOERROR, no records) for any other type or class. `maxSize` is the transport limit; an
- * answer that does not fit is sent empty with TC set so the client retries over TCP (RFC 2181 §9).
+ * NODATA (NOERROR, no records) for any other type or class. Each intercepted name is answered as
+ * the apex of its own zone, so a SOA query gets the synthetic SOA and a NODATA answer carries it
+ * in the authority section, which is what lets resolvers cache the absence (RFC 2308 §2.2, §5).
+ * `maxSize` is the transport limit; an answer that does not fit is sent empty with TC set so the
+ * client retries over TCP (RFC 2181 §9).
  */
 export function encodeAnswer(
   query: DnsQuery,
@@ -41,10 +45,13 @@ export function encodeAnswer(
       const address = addr.kind() === "ipv4" ? addr.toString() : addr.toNormalizedString();
       response.answers.push({ name: query.wireName, type, class: CLASS_IN, ttl, address } as Resource);
     }
+    if (query.type === TYPE_SOA) response.answers.push(soaRecord(query.wireName, ttl));
+    if (response.answers.length === 0) response.authorities.push(soaRecord(query.wireName, ttl));
   }
   const full = finish(response, query, RCODE.NOERROR);
   if (full.length <= maxSize) return full;
   response.answers = [];
+  response.authorities = [];
   response.header.tc = 1;
   return finish(response, query, RCODE.NOERROR);
 }
@@ -55,6 +62,42 @@ export function encodeError(query: DnsQuery, rcode: number): Buffer {
   // Recursion is available to allowed clients (through the upstream), not to refused ones.
   response.header.ra = rcode === RCODE.REFUSED ? 0 : 1;
   return finish(response, query, rcode);
+}
+
+/**
+ * An answer to a message whose header could be read but nothing else (FORMERR), or whose opcode we
+ * do not serve (NOTIMP): the header only, with no sections, since there is no question to echo.
+ */
+export function encodeHeaderError(header: DnsHeader, rcode: number): Buffer {
+  const out = Buffer.alloc(12);
+  out.writeUInt16BE(header.id, 0);
+  // QR, the query's opcode and RD; RA set as in encodeError; CD copied (RFC 6840 §5.9).
+  out[2] = 0x80 | (header.opcode << 3) | header.rd;
+  out[3] = 0x80 | (header.cd << 4) | (rcode & 0x0f);
+  return out;
+}
+
+/**
+ * The synthetic SOA of the zone an intercepted name stands for: the name itself as primary server,
+ * hostmaster.<name> as contact, and the configured TTL both as the record's TTL and as MINIMUM, so
+ * a NODATA answer is cached exactly as long as an address would be (RFC 2308 §3, §5). The serial
+ * never changes: there are no zone transfers, so nothing compares it.
+ */
+function soaRecord(zone: string, ttl: number): Resource {
+  const apex = zone.endsWith(".") ? zone.slice(0, -1) : zone;
+  return {
+    name: zone,
+    type: TYPE_SOA,
+    class: CLASS_IN,
+    ttl,
+    primary: apex,
+    admin: apex === "" ? "hostmaster" : `hostmaster.${apex}`,
+    serial: 1,
+    refresh: 3600,
+    retry: 600,
+    expiration: 86400,
+    minimum: ttl,
+  } as unknown as Resource;
 }
 
 function baseResponse(query: DnsQuery, rcode: number): Packet {

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { queryPacket } from "../test/support/dns-testbed.ts";
 import { parseQuery, udpLimit } from "./dns-query.ts";
-import { queryPacket } from "./dns-testbed.ts";
 
 // What dig 9.18 sent for `dig GHCR.io AAAA +norecurse`: AD set, OPT (udp 1232) with a COOKIE option.
 const DIG_QUERY = Buffer.from(

@@ -33,7 +33,40 @@ export interface DnsQuery {
   edns?: { udpSize: number; version: number };
 }
 
-/** A standard query (opcode QUERY) with one question, or undefined for anything else (dropped). */
+/** What a header alone tells: enough to send an error answer (RFC 1035 §4.1.1). */
+export interface DnsHeader {
+  id: number;
+  opcode: number;
+  rd: 0 | 1;
+  cd: number;
+}
+
+/**
+ * How a message is answered: `query` is a standard query with one question; `formerr` is a query
+ * whose header could be read but whose body could not (FORMERR, RFC 1035 §4.1.1: "unable to
+ * interpret the query"); `notimp` is another opcode (NOTIMP). Undefined (no answer at all) for
+ * fewer than 12 bytes, or for a response (QR set): answering those invites reflection loops.
+ */
+export type ReadMessage =
+  | { kind: "query"; query: DnsQuery }
+  | { kind: "formerr" | "notimp"; header: DnsHeader }
+  | undefined;
+
+export function readMessage(raw: Buffer): ReadMessage {
+  if (raw.length < 12 || (raw[2] ?? 0) & 0x80) return undefined;
+  const flags = raw.readUInt16BE(2);
+  const header: DnsHeader = {
+    id: raw.readUInt16BE(0),
+    opcode: (flags >> 11) & 0x0f,
+    rd: ((flags >> 8) & 1) as 0 | 1,
+    cd: (flags >> 4) & 1,
+  };
+  if (header.opcode !== 0) return { kind: "notimp", header };
+  const query = parseQuery(raw);
+  return query ? { kind: "query", query } : { kind: "formerr", header };
+}
+
+/** A standard query (opcode QUERY) with one question, or undefined for anything else. */
 export function parseQuery(raw: Buffer): DnsQuery | undefined {
   if (raw.length < 12) return undefined;
   try {

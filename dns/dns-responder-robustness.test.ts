@@ -3,13 +3,6 @@
 import { randomBytes, randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildAnswerTable } from "./answer-table.ts";
-import {
-  type DnsResponder,
-  type DnsResponderOptions,
-  type QueryKind,
-  startDnsResponder,
-} from "./dns-responder.ts";
 import {
   type Dnsmasq,
   dig,
@@ -19,7 +12,14 @@ import {
   startDnsmasq,
   tcpExchange,
   udpExchange,
-} from "./dns-testbed.ts";
+} from "../test/support/dns-testbed.ts";
+import { buildAnswerTable } from "./answer-table.ts";
+import {
+  type DnsResponder,
+  type DnsResponderOptions,
+  type QueryKind,
+  startDnsResponder,
+} from "./dns-responder.ts";
 
 const table = buildAnswerTable({ names: ["ghcr.io"], addresses: ["10.1.2.3"] });
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -106,7 +106,7 @@ describe("upstream failure", () => {
 });
 
 describe("hostile input", () => {
-  it("drops garbage and mangled packets without crashing (UDP and TCP)", async () => {
+  it("drops or FORMERRs garbage and mangled packets without crashing (UDP and TCP)", async () => {
     const { responder, kinds } = await responderFor((await dnsmasq()).port, { upstreamTimeoutMs: 200 });
     const valid = queryPacket(0x4242, "ghcr.io", 1);
     const sender = createSocket("udp4");
@@ -124,10 +124,21 @@ describe("hostile input", () => {
       if (i % 50 === 0) await new Promise((r) => setTimeout(r, 2)); // stay under the socket buffer
     }
     await new Promise<void>((resolve) => sender.close(() => resolve()));
-    const garbageOverTcp = Buffer.concat([frame(randomBytes(40)), frame(Buffer.alloc(0)), frame(valid)]);
+    // A readable header on garbage gets FORMERR (RFC 1035 §4.1.1); an empty frame gets nothing.
+    const garbage = randomBytes(40);
+    garbage.writeUInt16BE(0x0bad, 0);
+    garbage.writeUInt16BE(0x0100, 2); // QR clear, opcode QUERY
+    garbage.writeUInt16BE(7, 4); // seven questions
+    const garbageOverTcp = Buffer.concat([frame(garbage), frame(Buffer.alloc(0)), frame(valid)]);
     const replies = await tcpExchange(responder.tcpPort, garbageOverTcp, 1500);
-    expect(replies.map((r) => r.readUInt16BE(0))).toEqual([0x4242]);
-    expect(kinds.filter((k) => k === "dropped").length).toBeGreaterThan(1000);
+    expect(
+      replies.map((r) => [r.readUInt16BE(0), (r[3] ?? 0) & 0x0f]).sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0)),
+    ).toEqual([
+      [0x0bad, 1],
+      [0x4242, 0],
+    ]);
+    const unanswerable = kinds.filter((k) => k === "dropped" || k === "formerr" || k === "notimp");
+    expect(unanswerable.length).toBeGreaterThan(1000);
     const r = await dig(responder.udpPort, "ghcr.io", "A");
     expect(r.answers.map((a) => a.data)).toEqual(["10.1.2.3"]);
   });

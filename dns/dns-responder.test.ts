@@ -1,8 +1,8 @@
 // The responder between dig (client) and a real dnsmasq (upstream), all on loopback.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Dnsmasq, dig, startDnsmasq, udpExchange } from "../test/support/dns-testbed.ts";
 import { buildAnswerTable } from "./answer-table.ts";
 import { type DnsResponder, type QueryKind, startDnsResponder } from "./dns-responder.ts";
-import { type Dnsmasq, dig, startDnsmasq } from "./dns-testbed.ts";
 
 // 40 TXT strings of ~70 bytes: about 3.3 KB, more than dnsmasq puts in a 1232-byte UDP answer.
 const BIG_TXT = Array.from({ length: 40 }, (_, i) => `--txt-record=big.test,record-${i}-${"x".repeat(60)}`);
@@ -64,7 +64,18 @@ describe("intercepted names", () => {
       expect(r.status).toBe("NOERROR");
       expect(r.flags).toContain("aa");
       expect(r.answers).toEqual([]);
+      // The SOA a resolver needs to cache the absence (RFC 2308 §3), MINIMUM = dns.ttl.
+      const soa = /;; AUTHORITY SECTION:\n(\S+)\s+(\d+)\s+IN\s+SOA\s+(.*)\n/.exec(r.output);
+      expect(soa?.slice(1, 3)).toEqual([`${name}.`, "42"]);
+      expect(soa?.[3]).toBe(`${name}. hostmaster.${name}. 1 3600 600 86400 42`);
     }
+  });
+
+  it("answers FORMERR to a query it cannot read, echoing the ID (RFC 1035 §4.1.1)", async () => {
+    const broken = Buffer.from("beef0100000200000000000004676863720269", "hex"); // 2 questions, cut short
+    const reply = await udpExchange(responder.udpPort, broken, 1000);
+    expect(reply?.toString("hex")).toBe(`beef8181${"0".repeat(16)}`);
+    expect(kinds).toContain("formerr");
   });
 
   it("answers over TCP too", async () => {

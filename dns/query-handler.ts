@@ -2,12 +2,20 @@
 // then answer an intercepted name itself or forward the query to the upstream resolver.
 
 import { createAccessList } from "./client-access.ts";
-import { encodeAnswer, encodeError, RCODE } from "./dns-answer.ts";
-import { type DnsQuery, parseQuery, udpLimit } from "./dns-query.ts";
+import { encodeAnswer, encodeError, encodeHeaderError, RCODE } from "./dns-answer.ts";
+import { type DnsQuery, readMessage, udpLimit } from "./dns-query.ts";
 import { createRateLimiter } from "./rate-limiter.ts";
 import { forwardTcp, forwardUdp, isTruncated, type Upstream } from "./upstream-forwarder.ts";
 
-export type QueryKind = "intercepted" | "forwarded" | "refused" | "servfail" | "dropped" | "ratelimited";
+export type QueryKind =
+  | "intercepted"
+  | "forwarded"
+  | "refused"
+  | "servfail"
+  | "formerr"
+  | "notimp"
+  | "dropped"
+  | "ratelimited";
 
 /** The logging the responder needs; a pino logger fits. */
 export interface DnsLog {
@@ -94,8 +102,14 @@ export function createQueryHandler(opts: QueryHandlerOptions): QueryHandler {
 
   async function handle(raw: Buffer, client: QueryContext): Promise<Buffer | undefined> {
     if (!limiter.take(client.address)) return void count("ratelimited", undefined, client);
-    const query = parseQuery(raw);
-    if (!query) return void count("dropped", undefined, client);
+    const message = readMessage(raw);
+    if (!message) return void count("dropped", undefined, client);
+    if (message.kind !== "query") {
+      // Never larger than the query (a bare header), so it cannot amplify a spoofed flood.
+      count(message.kind, undefined, client);
+      return encodeHeaderError(message.header, message.kind === "formerr" ? RCODE.FORMERR : RCODE.NOTIMP);
+    }
+    const { query } = message;
     if (!isAllowed(client.address)) {
       count("refused", query, client);
       return encodeError(query, RCODE.REFUSED);

@@ -125,7 +125,9 @@ export function loadConfig(
       const pos = e.linePos?.[0];
       throw configError(`${file}${pos ? `:${pos.line}:${pos.col}` : ""}: ${e.message.split("\n")[0]}`);
     }
-    throw e;
+    // yaml throws plain errors too: ReferenceError for an unresolved alias ("a: *x") or an alias
+    // bomb ("Excessive alias count"). Still the operator's file, not a crash.
+    throw configError(`${file}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
   }
   if (doc !== null && doc !== undefined && (typeof doc !== "object" || Array.isArray(doc))) {
     throw configError(`${file}: expected a YAML mapping at the top level`);

@@ -33,7 +33,8 @@ export class RegistryRouter {
   /** The registry a host name (registry name or alias, any port) stands for. */
   registryForHost(host: string | undefined): string | undefined {
     if (!host) return undefined;
-    const h = host.toLowerCase().replace(/\.$/, "");
+    // The absolute form's trailing dot may come before a port too ("ghcr.io.:443").
+    const h = host.toLowerCase().replace(/\.(?=(?::\d*)?$)/, "");
     return this.#byName.get(h) ?? this.#byName.get(hostWithoutPort(h));
   }
 

@@ -5,8 +5,8 @@
 import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Dnsmasq, startDnsmasq } from "../../dns/dns-testbed.ts";
 import { type Containerd, startContainerd } from "../support/containerd.ts";
+import { type Dnsmasq, startDnsmasq } from "../support/dns-testbed.ts";
 import { readManifestDigests } from "../support/images.ts";
 import { loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";

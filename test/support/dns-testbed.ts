@@ -8,8 +8,8 @@ import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { DNSMASQ_BASE_ARGS } from "../test/support/dnsmasq.ts";
-import { frame, readFramedMessages } from "./tcp-framing.ts";
+import { frame, readFramedMessages } from "../../dns/tcp-framing.ts";
+import { DNSMASQ_BASE_ARGS } from "./dnsmasq.ts";
 
 const run = promisify(execFile);
 
