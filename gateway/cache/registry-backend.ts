@@ -5,11 +5,13 @@
 import type { Readable } from "node:stream";
 import type { RegistryConfig } from "../config/schema.ts";
 import { WharfError } from "../errors.ts";
+import { contentRange, parseRangeHeader, resolveRange } from "../http/range-header.ts";
 import type { Logger } from "../log.ts";
 import { type Digest, digestOf, parseDigest, sha256Digest } from "../oci/digest.ts";
 import { type BlobRef, manifestBlobs } from "../oci/manifest-blobs.ts";
 import { acceptsManifest, declaredMediaType, UPSTREAM_MANIFEST_ACCEPT } from "../oci/media-types.ts";
 import type { Reference } from "../oci/reference.ts";
+import type { ByteRange } from "../registry/registry.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { SMALL_BLOB_BYTES } from "./blob-fill.ts";
 import type { ContentCache } from "./content-cache.ts";
@@ -17,6 +19,7 @@ import type { FileBody } from "./file-body.ts";
 import { fillFileBody } from "./fill-body.ts";
 import type { PrefetchQueue } from "./prefetch-queue.ts";
 import type { RateLimits } from "./rate-limits.ts";
+import { SingleFlight } from "./single-flight.ts";
 import { TagPolicy } from "./tag-policy.ts";
 import { isOutage, upstreamStatusError } from "./upstream-errors.ts";
 
@@ -74,6 +77,8 @@ export class RegistryBackend {
   readonly #d: BackendDeps;
   readonly #now: () => number;
   readonly #manifestFlights = new Map<string, Promise<StoredManifest>>();
+  /** Upstream checks of stale tags in flight, by repository:tag (this backend is one registry). */
+  readonly #revalidations = new SingleFlight<Found>();
   /** Layer digest -> the image it belongs to, for images fetched from upstream not yet pulled. */
   readonly #armed = new Map<string, { repository: string; blobs: BlobRef[] }>();
 
@@ -149,31 +154,11 @@ export class RegistryBackend {
           warning: "served from cache: upstream pull allowance is nearly spent",
         };
       }
-      try {
-        const current = await this.#headDigest(repository, tag);
-        if (current === rec.digest) {
-          db.markTagChecked(this.name, repository, tag, now);
-          return { manifest: local, outcome: "revalidated" };
-        }
-        const manifest = await this.#fetchManifest(
-          repository,
-          current ?? tag,
-          current ? parseDigest(current) : undefined,
-        );
-        this.#recordTag(repository, tag, manifest);
-        return { manifest, outcome: "miss" };
-      } catch (e) {
-        if (e instanceof WharfError && (e.code === "MANIFEST_UNKNOWN" || e.code === "NAME_UNKNOWN")) {
-          db.deleteTag(this.name, repository, tag);
-          throw e;
-        }
-        if (!isOutage(e)) throw e;
-        this.#d.log.warn(
-          { registry: this.name, repository, tag, err: (e as Error).message },
-          "upstream failed; serving cached tag",
-        );
-        return { manifest: local, outcome: "stale", warning: `served from cache: ${(e as Error).message}` };
-      }
+      // One upstream HEAD for every request that finds the tag stale while it runs: with tagTtl 0
+      // a storm of pulls of one tag would otherwise send a storm of HEADs (and sqlite writes).
+      return this.#revalidations.run(`${repository}:${tag}`, () =>
+        this.#revalidate(repository, tag, rec.digest, local),
+      ).result;
     }
     if (this.offline) throw new WharfError("MANIFEST_UNKNOWN", `tag not cached and ${this.name} is offline`);
     // An uncached tag is fetched with GET even when the client sent HEAD: clients follow a HEAD
@@ -183,6 +168,36 @@ export class RegistryBackend {
     const manifest = await this.#fetchManifest(repository, tag, undefined);
     this.#recordTag(repository, tag, manifest);
     return { manifest, outcome: joined ? "coalesced" : "miss" };
+  }
+
+  /** Asks upstream whether a stale tag still points at `cached`; falls back to it in an outage. */
+  async #revalidate(repository: string, tag: string, cached: string, local: StoredManifest): Promise<Found> {
+    const db = this.#d.cache.db;
+    try {
+      const current = await this.#headDigest(repository, tag);
+      if (current === cached) {
+        db.markTagChecked(this.name, repository, tag, this.#now());
+        return { manifest: local, outcome: "revalidated" };
+      }
+      const manifest = await this.#fetchManifest(
+        repository,
+        current ?? tag,
+        current ? parseDigest(current) : undefined,
+      );
+      this.#recordTag(repository, tag, manifest);
+      return { manifest, outcome: "miss" };
+    } catch (e) {
+      if (e instanceof WharfError && (e.code === "MANIFEST_UNKNOWN" || e.code === "NAME_UNKNOWN")) {
+        db.deleteTag(this.name, repository, tag);
+        throw e;
+      }
+      if (!isOutage(e)) throw e;
+      this.#d.log.warn(
+        { registry: this.name, repository, tag, err: (e as Error).message },
+        "upstream failed; serving cached tag",
+      );
+      return { manifest: local, outcome: "stale", warning: `served from cache: ${(e as Error).message}` };
+    }
   }
 
   #recordTag(repository: string, tag: string, m: StoredManifest): void {
@@ -371,11 +386,11 @@ export class RegistryBackend {
       "accept-ranges": "bytes",
       "content-type": "application/octet-stream",
     };
+    const wanted = parseRangeHeader(opts.range);
     if (!opts.head) this.#prefetchImageOf(d);
     const size = await cache.blobSize(d);
     if (size !== undefined) {
       cache.noteRepoBlob(this.name, repository, d.value);
-      const r = parseRange(opts.range, size);
       if (opts.head)
         return {
           status: 200,
@@ -383,23 +398,10 @@ export class RegistryBackend {
           outcome: "hit",
           digest: d.value,
         };
-      if (r) {
-        return {
-          status: 206,
-          headers: {
-            ...base,
-            "content-length": String(r.end - r.start + 1),
-            "content-range": `bytes ${r.start}-${r.end}/${size}`,
-          },
-          body: cache.openBlob(d, size, r),
-          outcome: "hit",
-          digest: d.value,
-        };
-      }
+      const r = wanted && resolveRange(wanted, size);
       return {
-        status: 200,
-        headers: { ...base, "content-length": String(size) },
-        body: cache.openBlob(d, size),
+        ...slice(base, size, r),
+        body: cache.openBlob(d, size, r),
         outcome: "hit",
         digest: d.value,
       };
@@ -422,42 +424,36 @@ export class RegistryBackend {
     if (fill.broken) throw fill.error;
     cache.noteRepoBlob(this.name, repository, d.value);
     const outcome: Outcome = joined ? "coalesced" : "miss";
-    const total = fill.size;
     if (opts.head)
       return {
         status: 200,
-        headers: { ...base, ...(total !== undefined ? { "content-length": String(total) } : {}) },
+        headers: { ...base, ...(fill.size !== undefined ? { "content-length": String(fill.size) } : {}) },
         outcome,
         digest: d.value,
       };
-    const r = total !== undefined ? parseRange(opts.range, total) : undefined;
-    if (total !== undefined && total <= SMALL_BLOB_BYTES) {
-      // small: answered whole from memory once verified (no file reads on the client's path)
-      await fill.whenVerified();
-      const bytes = fill.bytes;
-      if (bytes) return smallBlobReply(bytes, r, base, outcome, d.value);
-    }
-    if (r && total !== undefined) {
-      return {
-        status: 206,
-        headers: {
-          ...base,
-          "content-length": String(r.end - r.start + 1),
-          "content-range": `bytes ${r.start}-${r.end}/${total}`,
-        },
-        body: fillFileBody(fill, r.start, r.end, cache.hold(d.value)),
-        outcome,
-        digest: d.value,
-      };
-    }
-    return {
-      status: 200,
-      headers: { ...base, ...(total !== undefined ? { "content-length": String(total) } : {}) },
+    // A slice is complete as soon as its own bytes arrived, long before the digest of the whole
+    // blob can be checked: a client given those bytes would hold a finished, unverified download.
+    // So a ranged request waits for the fill to be verified (bounded by the fill's timeout; the
+    // fill goes on when the client leaves) and is then served from verified bytes only. A whole
+    // body may follow the fill: its last byte is held back until the digest matched.
+    if (wanted || (fill.size !== undefined && fill.size <= SMALL_BLOB_BYTES)) await fill.whenVerified();
+    const total = fill.size;
+    const r = wanted && total !== undefined ? resolveRange(wanted, total) : undefined;
+    // small: answered from memory once verified (no file reads on the client's path)
+    if (fill.bytes)
+      return { ...slice(base, fill.bytes.length, r), body: sliceOf(fill.bytes, r), outcome, digest: d.value };
+    if (total === undefined)
       // without a length from upstream the end is unknown: follow the fill as a stream
-      body:
-        total !== undefined
-          ? fillFileBody(fill, 0, total - 1, cache.hold(d.value))
-          : cache.holdStream(d.value, fill.reader()),
+      return {
+        status: 200,
+        headers: base,
+        body: cache.holdStream(d.value, fill.reader()),
+        outcome,
+        digest: d.value,
+      };
+    return {
+      ...slice(base, total, r),
+      body: fillFileBody(fill, r?.start ?? 0, r?.end ?? total - 1, cache.hold(d.value)),
       outcome,
       digest: d.value,
     };
@@ -491,49 +487,23 @@ export class RegistryBackend {
   }
 }
 
-function smallBlobReply(
-  bytes: Buffer,
-  r: { start: number; end: number } | undefined,
+/** Status and headers for the whole of a `size`-byte blob (200) or the slice `r` of it (206). */
+function slice(
   base: Record<string, string>,
-  outcome: Outcome,
-  digest: string,
-): Reply {
-  if (!r) {
-    const headers = { ...base, "content-length": String(bytes.length) };
-    return { status: 200, headers, body: bytes, outcome, digest };
-  }
-  const headers = {
-    ...base,
-    "content-length": String(r.end - r.start + 1),
-    "content-range": `bytes ${r.start}-${r.end}/${bytes.length}`,
+  size: number,
+  r: ByteRange | undefined,
+): { status: number; headers: Record<string, string> } {
+  if (!r) return { status: 200, headers: { ...base, "content-length": String(size) } };
+  return {
+    status: 206,
+    headers: {
+      ...base,
+      "content-length": String(r.end - r.start + 1),
+      "content-range": contentRange(r, size),
+    },
   };
-  return { status: 206, headers, body: bytes.subarray(r.start, r.end + 1), outcome, digest };
 }
 
-/** A single byte range (RFC 9110 14.1.2); undefined = whole body. Throws RANGE_INVALID. */
-export function parseRange(
-  header: string | undefined,
-  size: number,
-): { start: number; end: number } | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === "" && m[2] === ""))
-    throw new WharfError("RANGE_INVALID", "only a single byte range is supported", {
-      headers: { "content-range": `bytes */${size}` },
-    });
-  let start: number;
-  let end: number;
-  if (m[1] === "") {
-    const suffix = Number(m[2]);
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  }
-  if (start > end || start >= size)
-    throw new WharfError("RANGE_INVALID", "range not satisfiable", {
-      headers: { "content-range": `bytes */${size}` },
-    });
-  return { start, end };
+function sliceOf(bytes: Buffer, r: ByteRange | undefined): Buffer {
+  return r ? bytes.subarray(r.start, r.end + 1) : bytes;
 }

@@ -153,6 +153,10 @@ export class UpstreamClient {
           method,
           headers,
           signal: opts.signal,
+          // undici sends `connection: close` with every HEAD unless told otherwise (a guard against
+          // servers that send a body with HEAD answers): with tagTtl 0 every pull would then cost a
+          // new TLS connection upstream. Registries answer HEAD correctly (RFC 9110 9.3.2).
+          reset: false,
         });
       } catch (e) {
         throw this.#networkError(e, current);
