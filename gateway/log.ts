@@ -4,7 +4,16 @@ import { type Logger, pino } from "pino";
 
 export type { Logger };
 
-const SECRET_KEYS = ["password", "token", "authorization", "Authorization", "proxy-authorization", "secret"];
+const SECRET_KEYS = [
+  "password",
+  "token",
+  "access_token",
+  "refresh_token",
+  "authorization",
+  "Authorization",
+  "proxy-authorization",
+  "secret",
+];
 const REDACT = SECRET_KEYS.flatMap((k) => {
   const key = k.includes("-") ? `["${k}"]` : k;
   const dot = k.includes("-") ? key : `.${key}`;

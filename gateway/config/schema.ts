@@ -87,6 +87,12 @@ const registry = z.strictObject({
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, { message: 'expected a CIDR like "10.0.0.0/8"' });
 const ip = z.string().regex(/^[0-9a-fA-F:.]+$/, { message: "expected an IP address" });
 
+/** Who may push (issue 16 adds groups and rules here, hence a strict object of its own). */
+const access = z.strictObject({
+  /** Users in htpasswd format, bcrypt entries only (`htpasswd -B`). */
+  htpasswd: z.string().min(1),
+});
+
 export const configSchema = z.strictObject({
   dataDir: z.string().min(1).prefault("./data"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).prefault("info"),
@@ -148,6 +154,7 @@ export const configSchema = z.strictObject({
       rateLimit: z.number().int().min(0).prefault(500),
     })
     .prefault({}),
+  access: access.optional(),
   admin: z.strictObject({ token: z.string().min(1).nullable().prefault(null) }).prefault({}),
   cache: z
     .strictObject({
