@@ -165,6 +165,13 @@ export const configSchema = z.strictObject({
       prefetch: z.number().int().min(0).max(64).prefault(4),
     })
     .prefault({}),
+  limits: z
+    .strictObject({
+      // No write progress to a client for this long: its connection (HTTP/2: its stream) is closed.
+      sendTimeout: duration().prefault("2m"),
+      maxConnections: z.number().int().min(1).max(1_000_000).prefault(4096),
+    })
+    .prefault({}),
   registries: z
     .record(hostName, registry)
     .prefault(DEFAULT_REGISTRIES)

@@ -1,8 +1,9 @@
 // Starts every part of wharf from a loaded configuration and wires them together.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
+import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
 import { statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
@@ -16,9 +17,10 @@ import { createLogger, type Logger } from "../log.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
+import { ConnectionStats } from "./connection-limits.ts";
 import { servernameOf } from "./https-listener.ts";
-import { listenOn } from "./listen.ts";
 import { startDns } from "./start-dns.ts";
+import { startHttp } from "./start-http.ts";
 import { loadCa, startHttps } from "./start-https.ts";
 import { VERSION } from "./version.ts";
 
@@ -89,15 +91,20 @@ export async function startWharf(
       }),
       token: config.admin.token,
     });
+    const connections = new ConnectionStats();
+    registerConnectionMetrics(admin.metrics.registry, connections);
     evictor.onEvict = admin.onEviction;
     opened.cache.onFill = admin.onFill;
     const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: admin.onRequest });
     const listener = getRequestListener(app.fetch);
     ca = await loadCa(config, log);
     if (config.listen.https) {
-      const https = await startHttps({ config, ca, router, log, requestListener: listener });
+      const https = await startHttps({ config, ca, router, log, requestListener: listener, connections });
       servers.push(https.server as unknown as Server);
-      closers.push(() => https.leaves.stop());
+      closers.push(
+        () => https.leaves.stop(),
+        () => https.stop(),
+      );
       addresses.https = https.address;
     }
     if (config.listen.dns) {
@@ -122,14 +129,10 @@ export async function startWharf(
     // The plain-HTTP endpoint opens last: clients (and health probes) that see it answer can rely
     // on every other listener being up.
     if (config.listen.http) {
-      const server = createServer(
-        { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 },
-        listener,
-      );
-      const a = await listenOn(server, config.listen.http.host, config.listen.http.port, "http");
-      servers.push(server);
-      addresses.http = `${a.address}:${a.port}`;
-      log.info({ address: addresses.http }, "HTTP mirror endpoint listening");
+      const http = await startHttp({ config, log, requestListener: listener, connections });
+      servers.push(http.server);
+      closers.push(() => http.stop());
+      addresses.http = http.address;
     }
   } catch (e) {
     for (const s of servers) s.close();
