@@ -8,6 +8,7 @@ import { statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
+import { Scrubber } from "../cache/scrubber.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
 import { createRegistryApp } from "../http/registry-app.ts";
 import { RegistryRouter } from "../http/registry-router.ts";
@@ -60,6 +61,16 @@ export async function startWharf(
     opened.cache.onStored = () => evictor.noteStored();
     evictor.start();
     closers.push(() => evictor.stop());
+    if (config.cache.scrubInterval !== null) {
+      const scrubber = new Scrubber({
+        cache: opened.cache,
+        log,
+        intervalMs: config.cache.scrubInterval,
+        bytesPerSecond: config.cache.scrubRate,
+      });
+      scrubber.start();
+      closers.push(() => scrubber.stop());
+    }
     const rateLimits = new RateLimits();
     const backends = buildBackends({
       loaded,
