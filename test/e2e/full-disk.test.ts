@@ -94,9 +94,10 @@ const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("h
 const MANIFEST_ACCEPT =
   "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json";
 
-async function fillDisk(): Promise<void> {
+async function fillDisk(check = true): Promise<void> {
   // dd stops at ENOSPC: the file system then has no free block at all
   await runCommand(["dd", "if=/dev/zero", `of=${join(mnt, "filler")}`, "bs=1M"], { allowFailure: true });
+  if (!check) return; // a fill failing meanwhile frees its temporary file again
   const df = await runCommand(["df", "-B1", "--output=avail", mnt]);
   expect(Number(df.stdout.trim().split("\n")[1])).toBe(0);
 }
@@ -201,5 +202,23 @@ describe("full disk", () => {
     expect(huge.status).toBe(503);
     expect(JSON.parse(huge.body.toString()).errors[0].message).toMatch(/no room/);
     expect(w.logs().stdout).toMatch(/metadata database written back/);
+
+    // room for the 100 MB layer, but the disk fills while it streams: the client's transfer is
+    // cut off (never a completed 200 with short bytes), nothing is recorded, wharf lives on
+    await runCommand(["mount", "-o", "remount,size=160m", mnt]);
+    const tmpDir = join(dataDir, "tmp");
+    const streaming = curl(blobUrl(w, "library/big", hugeLayer));
+    const seen = Date.now() + 10_000;
+    while (!(await readdir(tmpDir)).some((f) => f.endsWith(".partial")) && Date.now() < seen) await sleep(5);
+    await fillDisk(false);
+    const cut = await streaming;
+    expect(cut.exit === 0 && cut.status === 200).toBe(false);
+    if (cut.status === 200) expect(cut.body.length).toBeLessThan(big.layerSizes[0] as number);
+    expect(existsSync(join(dataDir, "blobs", "sha256", hugeLayer.slice(7, 9), hugeLayer.slice(7)))).toBe(
+      false,
+    );
+    expect((await readdir(tmpDir)).filter((f) => f.endsWith(".partial"))).toEqual([]);
+    expect((await curl(blobUrl(w, "library/busybox", layer))).status).toBe(200);
+    expect(w.logs().stdout).toMatch(/cache write failed: ENOSPC/);
   }, 120_000);
 });
