@@ -97,8 +97,9 @@ export class BlobFill extends EventEmitter {
     let fh: FileHandle | undefined;
     let source: FillSource | undefined;
     try {
-      // a store that cannot take writes refuses before upstream is asked (503, nothing recorded)
-      await this.#store.ensureRoom(0);
+      // a store known not to take writes refuses before upstream is asked (503, nothing recorded);
+      // a healthy one costs the fill no wait here: the length is checked once upstream answers
+      if (!this.#store.writable) await this.#store.ensureRoom(0);
       // the temporary file and the upstream request are opened side by side
       const opening = open(this.tempPath, "wx", 0o640);
       opening.catch(() => {});

@@ -10,6 +10,7 @@ import type { Digest } from "../oci/digest.ts";
 
 /** Asked before new content is written, told when a write failed (StoreHealth). */
 export interface StoreGuard {
+  readonly writable: boolean;
   ensureRoom(bytes: number): Promise<void>;
   noteWriteFailure(what: string, e: unknown): boolean;
 }
@@ -30,6 +31,11 @@ export class BlobStore {
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true, mode: 0o750 });
     return 0;
+  }
+
+  /** False while the store is known to be full, read-only or failing. */
+  get writable(): boolean {
+    return this.guard?.writable ?? true;
   }
 
   /** Throws a 503 (Retry-After) when `bytes` more would leave less than cache.minFree free. */

@@ -5,7 +5,7 @@
 // and serves hits, and once space is freed fills work again.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readManifestDigests } from "../support/images.ts";
@@ -140,6 +140,13 @@ describe("full disk", () => {
     }
     expect((await curl(tagUrl(w), MANIFEST_ACCEPT)).status).toBe(200);
 
+    // readiness says what is wrong (the probe runs every 5 s)
+    const notReady = Date.now() + 10_000;
+    while ((await readyz(admin)).status === 200 && Date.now() < notReady) await sleep(250);
+    const ready = await readyz(admin);
+    expect(ready.status).toBe(503);
+    expect(ready.body.checks.find((c) => c.name === "store")?.detail).toMatch(/disk full/);
+
     // a fill: 503 UNAVAILABLE with Retry-After, upstream not even asked, nothing recorded
     const since = Date.now();
     const miss = await curl(blobUrl(w, "library/big", bigLayer));
@@ -156,10 +163,7 @@ describe("full disk", () => {
     expect(alive, w.logs().stderr.slice(-2000)).toBe(true);
     expect((await curl(blobUrl(w, "library/busybox", layer))).status).toBe(200);
 
-    // readiness says what is wrong (the probe runs every 5 s; the failed fill flipped it already)
-    const ready = await readyz(admin);
-    expect(ready.status).toBe(503);
-    expect(ready.body.checks.find((c) => c.name === "store")?.detail).toMatch(/disk full/);
+    expect((await readyz(admin)).status).toBe(503);
 
     // a restart on the still-full disk comes up and serves hits (the database kept its journal)
     expect((await w.stop()).code).toBe(0);
@@ -208,8 +212,14 @@ describe("full disk", () => {
     await runCommand(["mount", "-o", "remount,size=160m", mnt]);
     const tmpDir = join(dataDir, "tmp");
     const streaming = curl(blobUrl(w, "library/big", hugeLayer));
+    // the fill has passed its room check once bytes reach its temporary file
+    const writing = async () => {
+      for (const f of await readdir(tmpDir))
+        if (f.endsWith(".partial") && (await stat(join(tmpDir, f)).catch(() => undefined))?.size) return true;
+      return false;
+    };
     const seen = Date.now() + 10_000;
-    while (!(await readdir(tmpDir)).some((f) => f.endsWith(".partial")) && Date.now() < seen) await sleep(5);
+    while (!(await writing()) && Date.now() < seen) await sleep(2);
     await fillDisk(false);
     const cut = await streaming;
     expect(cut.exit === 0 && cut.status === 200).toBe(false);
