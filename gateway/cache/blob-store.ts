@@ -8,9 +8,17 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:f
 import { join } from "node:path";
 import type { Digest } from "../oci/digest.ts";
 
+/** Asked before new content is written, told when a write failed (StoreHealth). */
+export interface StoreGuard {
+  readonly writable: boolean;
+  ensureRoom(bytes: number): Promise<void>;
+  noteWriteFailure(what: string, e: unknown): boolean;
+}
+
 export class BlobStore {
   readonly root: string;
   readonly tmpDir: string;
+  guard: StoreGuard | undefined;
 
   constructor(dataDir: string) {
     this.root = join(dataDir, "blobs");
@@ -23,6 +31,21 @@ export class BlobStore {
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true, mode: 0o750 });
     return 0;
+  }
+
+  /** False while the store is known to be full, read-only or failing. */
+  get writable(): boolean {
+    return this.guard?.writable ?? true;
+  }
+
+  /** Throws a 503 (Retry-After) when `bytes` more would leave less than cache.minFree free. */
+  async ensureRoom(bytes: number): Promise<void> {
+    await this.guard?.ensureRoom(bytes);
+  }
+
+  /** Reports a failed write (true when it was store trouble: full, read-only, I/O). */
+  noteWriteFailure(what: string, e: unknown): boolean {
+    return this.guard?.noteWriteFailure(what, e) ?? false;
   }
 
   pathOf(d: Digest): string {

@@ -162,6 +162,8 @@ export const configSchema = z.strictObject({
       minFree: size.prefault("1GiB"),
       fillTimeout: duration().prefault("30m"),
       evictInterval: duration().prefault("30s"),
+      scrubInterval: duration().nullable().prefault("24h"),
+      scrubRate: size.prefault("16MiB"),
       prefetch: z.number().int().min(0).max(64).prefault(4),
     })
     .prefault({}),

@@ -9,7 +9,7 @@ import { statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
-import { StoreHealth } from "../cache/store-health.ts";
+import { Scrubber } from "../cache/scrubber.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
 import { createRegistryApp } from "../http/registry-app.ts";
 import { RegistryRouter } from "../http/registry-router.ts";
@@ -39,7 +39,12 @@ export async function startWharf(
   log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
   if (config.workers > 1)
     log.warn({ workers: config.workers }, "workers > 1 is not implemented yet: serving from one process");
-  const opened = await openCache({ dataDir: config.dataDir, log, fillTimeoutMs: config.cache.fillTimeout });
+  const opened = await openCache({
+    dataDir: config.dataDir,
+    log,
+    fillTimeoutMs: config.cache.fillTimeout,
+    minFree: config.cache.minFree,
+  });
   const closers: (() => Promise<void> | void)[] = [() => opened.close()];
   const servers: Server[] = [];
   const addresses: Record<string, string> = {};
@@ -58,6 +63,16 @@ export async function startWharf(
     opened.cache.onStored = () => evictor.noteStored();
     evictor.start();
     closers.push(() => evictor.stop());
+    if (config.cache.scrubInterval !== null) {
+      const scrubber = new Scrubber({
+        cache: opened.cache,
+        log,
+        intervalMs: config.cache.scrubInterval,
+        bytesPerSecond: config.cache.scrubRate,
+      });
+      scrubber.start();
+      closers.push(() => scrubber.stop());
+    }
     const rateLimits = new RateLimits();
     const backends = buildBackends({
       loaded,
@@ -68,7 +83,9 @@ export async function startWharf(
       userAgent: `wharf/${VERSION}`,
     });
     const router = new RegistryRouter(config);
-    const storeHealth = new StoreHealth(opened.cache.store.tmpDir);
+    // a full or read-only disk does not stop the start: wharf serves what it has and refuses fills
+    // (503) until the store takes writes again; the probe logs why and /readyz reports it
+    const storeHealth = opened.cache.health;
     await storeHealth.probe();
     storeHealth.start();
     closers.push(() => storeHealth.stop());
