@@ -119,6 +119,26 @@ export class HostedMeta {
     return rows.map((r) => ({ ...r, createdAt: Number(r.created_at) }));
   }
 
+  linkCreatedAt(registry: string, repository: string, digest: string): number | undefined {
+    const r = this.#stmt(
+      "SELECT created_at FROM hosted_links WHERE registry = ? AND repository = ? AND digest = ?",
+    ).get(registry, repository, digest) as { created_at: number } | undefined;
+    return r && Number(r.created_at);
+  }
+
+  linksOf(digest: string): HostedLink[] {
+    const rows = this.#stmt(
+      "SELECT registry, repository, digest, kind, created_at FROM hosted_links WHERE digest = ?",
+    ).all(digest) as {
+      registry: string;
+      repository: string;
+      digest: string;
+      kind: LinkKind;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({ ...r, createdAt: Number(r.created_at) }));
+  }
+
   getTag(
     registry: string,
     repository: string,
