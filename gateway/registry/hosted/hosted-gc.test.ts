@@ -90,7 +90,7 @@ describe("hosted gc", () => {
   });
 
   it("never deletes a blob being streamed (tried again next run)", async () => {
-    const { reg, cache, gc, advance } = await setup();
+    const { reg, gc, advance } = await setup();
     const layer = await pushBlob(reg, "app", randomBytes(3000));
     const body = (await reg.blob("app", layer, { head: false })).body as { release(): void };
     await reg.deleteBlob("app", layer);
