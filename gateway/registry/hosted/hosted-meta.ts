@@ -116,7 +116,7 @@ export class HostedMeta {
       kind: LinkKind;
       created_at: number;
     }[];
-    return rows.map((r) => ({ ...r, createdAt: Number(r.created_at) }));
+    return rows.map(toLink);
   }
 
   linkCreatedAt(registry: string, repository: string, digest: string): number | undefined {
@@ -136,7 +136,7 @@ export class HostedMeta {
       kind: LinkKind;
       created_at: number;
     }[];
-    return rows.map((r) => ({ ...r, createdAt: Number(r.created_at) }));
+    return rows.map(toLink);
   }
 
   getTag(
@@ -276,4 +276,20 @@ export class HostedMeta {
   forgetBlob(digest: string): void {
     this.#stmt("DELETE FROM blobs WHERE digest = ?").run(digest);
   }
+}
+
+function toLink(r: {
+  registry: string;
+  repository: string;
+  digest: string;
+  kind: LinkKind;
+  created_at: number;
+}): HostedLink {
+  return {
+    registry: r.registry,
+    repository: r.repository,
+    digest: r.digest,
+    kind: r.kind,
+    createdAt: Number(r.created_at),
+  };
 }

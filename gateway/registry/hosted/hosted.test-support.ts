@@ -1,6 +1,7 @@
 // Shared by the hosted registry's tests and its crash-test child: a cache in a temp dir, pushing
 // blobs and manifests through the HostedRegistry API, reading FileBody bodies back.
 import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { ContentCache } from "../../cache/content-cache.ts";
@@ -18,6 +19,7 @@ export async function openHosted(
   dataDir: string,
   opts: { config?: Partial<HostedConfig>; now?: () => number } = {},
 ): Promise<{ cache: ContentCache; db: MetadataDb; reg: HostedRegistry }> {
+  await mkdir(dataDir, { recursive: true });
   const db = new MetadataDb(join(dataDir, "metadata.sqlite"));
   const cache = new ContentCache({ dataDir, db, log: silentLogger, fillTimeoutMs: 10_000, now: opts.now });
   await cache.store.init();
