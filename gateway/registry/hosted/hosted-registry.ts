@@ -10,7 +10,7 @@ import type { Readable } from "node:stream";
 import type { ContentCache } from "../../cache/content-cache.ts";
 import { WharfError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
-import { type Digest, digestOf, parseDigest, sha256Digest } from "../../oci/digest.ts";
+import { type Digest, parseDigest } from "../../oci/digest.ts";
 import { acceptsManifest, declaredMediaType, OCI_INDEX, OCI_MANIFEST } from "../../oci/media-types.ts";
 import type { Reference } from "../../oci/reference.ts";
 import type {
@@ -25,7 +25,7 @@ import type {
 } from "../registry.ts";
 import { resolveRange } from "../resolve-range.ts";
 import { HostedMeta } from "./hosted-meta.ts";
-import { checkManifest } from "./manifest-check.ts";
+import { pushManifest } from "./manifest-push.ts";
 import { UploadSessions } from "./upload-sessions.ts";
 
 /** `registries.<name>.hosted` after validation (uploadTtl in milliseconds). */
@@ -46,8 +46,6 @@ export interface HostedUsage {
 export function uploadsDir(cache: ContentCache): string {
   return join(dirname(cache.store.root), "uploads");
 }
-
-class ContentGone extends Error {}
 
 export class HostedRegistry implements HostedRegistryApi {
   readonly kind = "hosted" as const;
@@ -212,78 +210,19 @@ export class HostedRegistry implements HostedRegistryApi {
     });
   }
 
-  async putManifest(
+  putManifest(
     repository: string,
     ref: Reference,
     body: Buffer,
     contentType: string,
   ): Promise<PushedManifest> {
-    const m = checkManifest(body, contentType);
-    let digest: Digest;
-    if (ref.kind === "digest") {
-      digest = ref.digest;
-      if (digestOf(digest, body) !== digest.value)
-        throw new WharfError("DIGEST_INVALID", "manifest body does not match the digest in the reference", {
-          detail: { digest: digest.value },
-        });
-    } else digest = parseDigest(sha256Digest(body));
-    const needed = [...m.blobs, ...m.children];
-    const releases = [digest, ...needed].map((d) => this.#cache.hold(d.value));
-    try {
-      for (const d of needed) await this.#assertPresent(repository, d);
-      // A gc sweeping between our write and our transaction can take the manifest file: write again.
-      for (let attempt = 0; ; attempt++) {
-        if ((await this.#cache.store.size(digest)) === undefined)
-          await this.#cache.putManifest(digest, body, m.mediaType);
-        try {
-          this.meta.immediate(() => this.#recordManifest(repository, ref, digest, body, m));
-          break;
-        } catch (e) {
-          if (!(e instanceof ContentGone) || attempt >= 2) throw e;
-        }
-      }
-    } finally {
-      for (const r of releases) r();
-    }
-    this.#log.debug({ repository, digest: digest.value, mediaType: m.mediaType }, "manifest pushed");
-    return { digest: digest.value, ...(m.subject ? { subject: m.subject.value } : {}) };
-  }
-
-  /** Inside the transaction: everything the manifest names is still on disk, then the records. */
-  #recordManifest(
-    repository: string,
-    ref: Reference,
-    digest: Digest,
-    body: Buffer,
-    m: ReturnType<typeof checkManifest>,
-  ): void {
-    if (!existsSync(this.#cache.store.pathOf(digest))) throw new ContentGone();
-    for (const d of [...m.blobs, ...m.children])
-      if (!existsSync(this.#cache.store.pathOf(d))) throw blobUnknown(d);
-    const now = this.#now();
-    this.#cache.db.putBlob(digest.value, body.length, m.mediaType, now);
-    this.meta.link(this.name, repository, digest.value, "manifest", now);
-    for (const d of m.blobs) this.meta.link(this.name, repository, d.value, "blob", now);
-    for (const d of m.children) this.meta.link(this.name, repository, d.value, "manifest", now);
-    if (ref.kind === "tag") this.meta.putTag(this.name, repository, ref.tag, digest.value, m.mediaType);
-    if (m.subject)
-      this.meta.putReferrer(this.name, repository, m.subject.value, {
-        digest: digest.value,
-        mediaType: m.mediaType,
-        size: body.length,
-        artifactType: m.artifactType ?? null,
-        annotations: m.annotations ?? null,
-      });
-  }
-
-  /** Linked here, or anywhere in the store (then the manifest's transaction links it). */
-  async #assertPresent(repository: string, d: Digest): Promise<void> {
-    if (
-      this.meta.linkKind(this.name, repository, d.value) !== undefined &&
-      (await this.#cache.store.size(d)) !== undefined
-    )
-      return;
-    if ((await this.#cache.blobSize(d)) === undefined) throw blobUnknown(d);
+    return pushManifest(
+      { registry: this.name, cache: this.#cache, meta: this.meta, log: this.#log, now: this.#now },
+      repository,
+      ref,
+      body,
+      contentType,
+    );
   }
 
   async deleteManifest(repository: string, ref: Reference): Promise<void> {
@@ -334,12 +273,6 @@ export class HostedRegistry implements HostedRegistryApi {
     if (!this.allowDelete)
       throw new WharfError("UNSUPPORTED", `deletes are disabled on ${this.name} (hosted.allowDelete)`);
   }
-}
-
-function blobUnknown(d: Digest): WharfError {
-  return new WharfError("MANIFEST_BLOB_UNKNOWN", `manifest references unknown blob ${d.value}`, {
-    detail: { digest: d.value },
-  });
 }
 
 /** `rows` holds up to n+1 items (one more tells that another page follows); n=0 asks for none. */
