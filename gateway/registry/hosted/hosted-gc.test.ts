@@ -6,6 +6,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeTempDir, type TempDir } from "../../../test/support/temp-dir.ts";
+import { ContentCache } from "../../cache/content-cache.ts";
+import { MetadataDb } from "../../cache/metadata-db.ts";
 import { silentLogger } from "../../log.ts";
 import { OCI_MANIFEST } from "../../oci/media-types.ts";
 import { parseReference } from "../../oci/reference.ts";
@@ -33,7 +35,7 @@ async function setup() {
       dryRun: opts.dryRun,
       log: silentLogger,
     });
-  return { dir: dir.path, ...opened, gc, advance: (ms: number) => (clock += ms) };
+  return { dir: dir.path, ...opened, gc, now, advance: (ms: number) => (clock += ms) };
 }
 
 describe("hosted gc", () => {
@@ -76,6 +78,74 @@ describe("hosted gc", () => {
     expect(
       (await reg.manifest("slow", parseReference("v1"), { head: true, accept: [] })).size,
     ).toBeGreaterThan(0);
+  });
+
+  it("racing a manifest PUT: either the PUT wins and its blobs stay, or it fails and records nothing", async () => {
+    const { reg, cache, gc, advance } = await setup();
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const layer = await pushBlob(reg, "race", randomBytes(100 + i));
+      const config = await pushBlob(reg, "race", Buffer.from(`{"i":${i}}`));
+      advance(2 * HOUR);
+      const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const [put] = await Promise.allSettled([
+        pause(i % 4).then(() =>
+          reg.putManifest("race", parseReference(`t${i}`), imageManifest(config, [layer]), OCI_MANIFEST),
+        ),
+        pause((i >> 2) % 4).then(() => gc()),
+      ]);
+      const ref = parseReference(`t${i}`);
+      if (put.status === "fulfilled") {
+        outcomes.add("put");
+        expect(await cache.store.size(layer)).toBe(100 + i);
+        expect((await reg.blob("race", layer, { head: true })).size).toBe(100 + i);
+        expect((await reg.manifest("race", ref, { head: true, accept: [] })).digest).toBe(put.value.digest);
+      } else {
+        outcomes.add("gc");
+        expect(put.reason).toMatchObject({ code: "MANIFEST_BLOB_UNKNOWN" });
+        await expect(reg.manifest("race", ref, { head: true, accept: [] })).rejects.toMatchObject({
+          code: "MANIFEST_UNKNOWN",
+        });
+      }
+    }
+    expect(outcomes.size).toBeGreaterThan(0);
+  });
+
+  it("`wharf gc` (another process) between a PUT's existence check and its records: the PUT's transaction notices", async () => {
+    const { reg, cache, dir, advance, now } = await setup();
+    // What `wharf gc` beside the server sees: its own connection and cache, none of the server's holds.
+    const other = new ContentCache({
+      dataDir: dir,
+      db: new MetadataDb(join(dir, "metadata.sqlite")),
+      log: silentLogger,
+      fillTimeoutMs: 10_000,
+    });
+    const gc = () =>
+      collectHostedGarbage({ cache: other, uploadTtl: () => HOUR, graceMs: HOUR, now, log: silentLogger });
+    let caught = 0;
+    for (let i = 0; i < 10; i++) {
+      const layer = await pushBlob(reg, "race", randomBytes(200 + i));
+      const config = await pushBlob(reg, "race", Buffer.from(`{"j":${i}}`));
+      advance(2 * HOUR);
+      const body = imageManifest(config, [layer]);
+      const put = reg.putManifest("race", parseReference("latest"), body, OCI_MANIFEST).then(
+        (v) => v,
+        (e: unknown) => e as Error,
+      );
+      // The manifest's temporary file appearing means the blobs were found: collect them now.
+      while (
+        (await readdir(join(dir, "tmp"))).length === 0 &&
+        (await cache.store.size(digestOfBytes(body))) === undefined
+      )
+        await new Promise((r) => setImmediate(r));
+      await gc();
+      const r = await put;
+      if (r instanceof Error) {
+        caught++;
+        expect(r).toMatchObject({ code: "MANIFEST_BLOB_UNKNOWN" });
+      } else expect(await cache.store.size(layer)).toBe(200 + i);
+    }
+    expect(caught).toBeGreaterThan(0);
   });
 
   it("never deletes a blob the proxy cache uses: unlinked, it stays as cache content for the LRU", async () => {

@@ -121,6 +121,28 @@ describe("uploads", () => {
     expect(await cache.store.size(digestOfBytes(data))).toBeUndefined();
   });
 
+  it("an upload survives a restart: a new instance resumes at the offset and hashes at finish", async () => {
+    const { reg, cache, dir } = await setup();
+    const data = randomBytes(50_000);
+    const u = await reg.startUpload("app");
+    await reg.appendUpload("app", u.id, Readable.from([data.subarray(0, 20_000)]), { start: 0, end: 19_999 });
+    const { HostedRegistry } = await import("./hosted-registry.ts");
+    const again = new HostedRegistry({
+      name: reg.name,
+      config: { allowDelete: false, anonymousPull: true, uploadTtl: 60_000 },
+      cache,
+      log: silentLogger,
+    });
+    expect((await again.uploadStatus("app", u.id)).offset).toBe(20_000);
+    const d = digestOfBytes(data);
+    await again.finishUpload("app", u.id, d, Readable.from([data.subarray(20_000)]), {
+      start: 20_000,
+      end: 49_999,
+    });
+    expect(await readBody((await again.blob("app", d, { head: false })).body)).toEqual(data);
+    expect(await readdir(join(dir, "uploads"))).toEqual([]);
+  });
+
   it("sha512 digests are verified by hashing at finish", async () => {
     const { reg } = await setup();
     const data = randomBytes(5000);

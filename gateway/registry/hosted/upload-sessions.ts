@@ -180,6 +180,7 @@ export class UploadSessions {
     try {
       s = JSON.parse(await readFile(join(this.dir, id, STATE_FILE), "utf8")) as StoredState;
     } catch {
+      this.#hashes.delete(id); // removed by gc or cancelled elsewhere
       throw unknown();
     }
     if (s.registry !== this.#registry || s.repository !== repository) throw unknown();
