@@ -14,6 +14,13 @@ export const ERROR_CODES = {
   MANIFEST_UNKNOWN: { status: 404, oci: "MANIFEST_UNKNOWN" },
   MANIFEST_INVALID: { status: 400, oci: "MANIFEST_INVALID" },
   BLOB_UNKNOWN: { status: 404, oci: "BLOB_UNKNOWN" },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, oci: "BLOB_UPLOAD_UNKNOWN" },
+  BLOB_UPLOAD_INVALID: { status: 400, oci: "BLOB_UPLOAD_INVALID" },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, oci: "MANIFEST_BLOB_UNKNOWN" },
+  // The spec asks for 413 above a registry's manifest size limit ("Pushing Manifests"); the
+  // error-code table has no code of its own for it.
+  MANIFEST_TOO_LARGE: { status: 413, oci: "MANIFEST_INVALID" },
+  SIZE_INVALID: { status: 400, oci: "SIZE_INVALID" },
   DIGEST_INVALID: { status: 400, oci: "DIGEST_INVALID" },
   TAG_INVALID: { status: 400, oci: "TAG_INVALID" },
   RANGE_INVALID: { status: 416, oci: "RANGE_INVALID" },

@@ -55,6 +55,41 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
   last_access INTEGER NOT NULL,
   PRIMARY KEY (registry, repository, digest)
 );
+-- Hosted registries (queried by registry/hosted/hosted-meta.ts). Created in every database, hosted
+-- or not, because eviction (lruBlobs) must see hosted_links to never pick hosted content.
+CREATE TABLE IF NOT EXISTS hosted_links (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('blob', 'manifest')),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (registry, repository, digest)
+);
+CREATE INDEX IF NOT EXISTS hosted_links_digest ON hosted_links (digest);
+CREATE TABLE IF NOT EXISTS hosted_tags (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  PRIMARY KEY (registry, repository, tag)
+);
+CREATE TABLE IF NOT EXISTS referrers (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  artifact_type TEXT,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  annotations TEXT,
+  PRIMARY KEY (registry, repository, subject, digest)
+);
+-- Digests whose last hosted link went away: candidates for hosted gc (re-checked before deletion).
+CREATE TABLE IF NOT EXISTS hosted_orphans (
+  digest TEXT PRIMARY KEY,
+  since INTEGER NOT NULL
+);
 `;
 
 /** Tables copied between a file and its in-memory stand-in (a full disk at start). */
@@ -221,7 +256,7 @@ export class MetadataDb {
   lruBlobs(limit: number): BlobRecord[] {
     return (
       this.#stmt(
-        "SELECT digest, size, media_type, last_access, created_at FROM blobs ORDER BY last_access ASC LIMIT ?",
+        "SELECT digest, size, media_type, last_access, created_at FROM blobs WHERE digest NOT IN (SELECT digest FROM hosted_links) ORDER BY last_access ASC LIMIT ?",
       ).all(limit) as {
         digest: string;
         size: number;
@@ -318,6 +353,11 @@ export class MetadataDb {
       this.#db.exec("ROLLBACK");
       throw e;
     }
+  }
+
+  /** The connection, for stores keeping their own tables here (registry/hosted/hosted-meta.ts). */
+  get connection(): DatabaseSync {
+    return this.#db;
   }
 }
 
