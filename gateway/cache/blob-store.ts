@@ -7,8 +7,10 @@ import { constants, createReadStream, type ReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../oci/digest.ts";
+import type { BlobStore as BlobStoreApi, BlobWriter } from "../store/blob-store-api.ts";
+import { beginFsBlobWrite } from "../store/fs-blob-writer.ts";
 
-export class BlobStore {
+export class BlobStore implements BlobStoreApi {
   readonly root: string;
   readonly tmpDir: string;
 
@@ -68,6 +70,11 @@ export class BlobStore {
     const target = this.pathOf(d);
     await mkdir(join(target, ".."), { recursive: true, mode: 0o750 });
     await rename(tempPath, target);
+  }
+
+  /** A streamed write: temporary file, digest checked, then `commit` above (store/fs-blob-writer.ts). */
+  begin(d: Digest): Promise<BlobWriter> {
+    return beginFsBlobWrite(this, d);
   }
 
   /** Writes small verified content (a manifest) atomically. */

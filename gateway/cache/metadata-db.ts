@@ -1,6 +1,7 @@
 // Cache metadata in node:sqlite: blob sizes and access times (for eviction), manifest media types,
 // tag records. The blob files are the truth; this database can be rebuilt from them (rebuild.ts).
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { MetaStore } from "../store/meta-store-api.ts";
 
 export interface TagRecord {
   registry: string;
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
 );
 `;
 
-export class MetadataDb {
+export class MetadataDb implements MetaStore {
   readonly #db: DatabaseSync;
   readonly #stmts: Record<string, StatementSync> = {};
 
@@ -196,6 +197,13 @@ export class MetadataDb {
       `INSERT INTO repo_blobs (registry, repository, digest, last_access) VALUES (?, ?, ?, ?)
        ON CONFLICT (registry, repository, digest) DO UPDATE SET last_access = excluded.last_access`,
     ).run(registry, repository, digest, now);
+  }
+
+  repoBlobs(registry: string, repository: string): string[] {
+    const rows = this.#stmt(
+      "SELECT digest FROM repo_blobs WHERE registry = ? AND repository = ? ORDER BY digest",
+    ).all(registry, repository) as { digest: string }[];
+    return rows.map((r) => r.digest);
   }
 
   transaction<T>(fn: () => T): T {
