@@ -92,7 +92,10 @@ export function metaStoreConformance(name: string, create: () => Promise<MetaSto
           tag({ digest: B, size: 99, fetchedAt: 2000, checkedAt: 2000 }),
         );
         store.markTagChecked("docker.io", "library/alpine", "3", 5000);
-        expect(store.getTag("docker.io", "library/alpine", "3")).toMatchObject({ fetchedAt: 2000, checkedAt: 5000 });
+        expect(store.getTag("docker.io", "library/alpine", "3")).toMatchObject({
+          fetchedAt: 2000,
+          checkedAt: 5000,
+        });
         // the same repository and tag in another registry is another record
         expect(store.getTag("ghcr.io", "library/alpine", "3")).toBeUndefined();
         store.deleteTag("docker.io", "library/alpine", "3");
