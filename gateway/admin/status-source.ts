@@ -4,8 +4,8 @@
 import type { Ca } from "../../certs/certificate-authority.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
 import type { RateLimitState, RateLimits } from "../cache/rate-limits.ts";
-import type { RegistryBackend } from "../cache/registry-backend.ts";
 import type { Config } from "../config/schema.ts";
+import type { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 
 export interface RegistryInfo {
@@ -61,7 +61,7 @@ export function caInfo(ca: Pick<Ca, "subject" | "fingerprint256" | "notAfter">):
 export function statusSourceFrom(parts: {
   config: Config;
   cache: ContentCache;
-  backends: ReadonlyMap<string, RegistryBackend>;
+  backends: ReadonlyMap<string, ProxyRegistry>;
   rateLimits: RateLimits;
   version: string;
   startedAt?: number;

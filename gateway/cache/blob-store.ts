@@ -7,6 +7,8 @@ import { constants, createReadStream, type ReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../oci/digest.ts";
+import type { BlobStore as BlobStoreApi, BlobWriter } from "../store/blob-store-api.ts";
+import { beginFsBlobWrite } from "../store/fs-blob-writer.ts";
 
 /** Asked before new content is written, told when a write failed (StoreHealth). */
 export interface StoreGuard {
@@ -15,7 +17,7 @@ export interface StoreGuard {
   noteWriteFailure(what: string, e: unknown): boolean;
 }
 
-export class BlobStore {
+export class BlobStore implements BlobStoreApi {
   readonly root: string;
   readonly tmpDir: string;
   guard: StoreGuard | undefined;
@@ -91,6 +93,11 @@ export class BlobStore {
     const target = this.pathOf(d);
     await mkdir(join(target, ".."), { recursive: true, mode: 0o750 });
     await rename(tempPath, target);
+  }
+
+  /** A streamed write: temporary file, digest checked, then `commit` above (store/fs-blob-writer.ts). */
+  begin(d: Digest): Promise<BlobWriter> {
+    return beginFsBlobWrite(this, d);
   }
 
   /** Writes small verified content (a manifest) atomically. */

@@ -3,6 +3,7 @@
 // A write the disk cannot take (full, read-only) becomes a 503 (STORE_UNAVAILABLE); the writes that
 // are only hints (access times, repository links, tag check times) are skipped instead.
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { MetaStore } from "../store/meta-store-api.ts";
 import { storeProblem, storeUnavailable } from "./store-errors.ts";
 
 export interface TagRecord {
@@ -93,9 +94,17 @@ CREATE TABLE IF NOT EXISTS hosted_orphans (
 `;
 
 /** Tables copied between a file and its in-memory stand-in (a full disk at start). */
-const COPIED_TABLES = ["blobs", "tags", "repo_blobs"];
+const COPIED_TABLES = [
+  "blobs",
+  "tags",
+  "repo_blobs",
+  "hosted_links",
+  "hosted_tags",
+  "referrers",
+  "hosted_orphans",
+];
 
-export class MetadataDb {
+export class MetadataDb implements MetaStore {
   #db: DatabaseSync;
   #stmts: Record<string, StatementSync> = {};
   /** Set while the index lives in memory for want of disk space: the file it belongs to. */
@@ -341,6 +350,13 @@ export class MetadataDb {
       digest,
       now,
     );
+  }
+
+  repoBlobs(registry: string, repository: string): string[] {
+    const rows = this.#stmt(
+      "SELECT digest FROM repo_blobs WHERE registry = ? AND repository = ? ORDER BY digest",
+    ).all(registry, repository) as { digest: string }[];
+    return rows.map((r) => r.digest);
   }
 
   transaction<T>(fn: () => T): T {

@@ -3,12 +3,15 @@
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import type { Outcome, RegistryBackend } from "../cache/registry-backend.ts";
 import { isWharfError, WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { parseAccept } from "../oci/media-types.ts";
 import { parseReference } from "../oci/reference.ts";
+import type { ProxyRegistry } from "../registry/proxy-registry.ts";
+import type { Outcome } from "../registry/registry.ts";
+import { blobReply, manifestReply, type Reply, tagsReply } from "./content-reply.ts";
+import { parseRangeHeader } from "./range-header.ts";
 import type { RegistryRouter } from "./registry-router.ts";
 import { parseV2Path } from "./v2-path.ts";
 import {
@@ -36,7 +39,7 @@ export interface RequestEvent {
 
 export interface RegistryAppDeps {
   router: RegistryRouter;
-  backends: ReadonlyMap<string, RegistryBackend>;
+  backends: ReadonlyMap<string, ProxyRegistry>;
   log: Logger;
   /** The TLS server name of the connection, when the request came through the TLS gateway. */
   servernameOf?: (req: NodeRequest) => string | undefined;
@@ -124,30 +127,33 @@ export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
       event.repository = routed.repository;
       const backend = deps.backends.get(routed.registry);
       if (!backend) throw new WharfError("NAME_UNKNOWN", `registry ${routed.registry} is not configured`);
-      let reply: Awaited<ReturnType<RegistryBackend["manifest"]>>;
+      let reply: Reply;
       if (route.kind === "manifest") {
         event.kind = "manifest";
         event.reference = route.reference;
-        reply = await backend.manifest(routed.repository, parseReference(route.reference), {
+        const m = await backend.manifest(routed.repository, parseReference(route.reference), {
           head,
           accept: parseAccept(c.req.header("accept")),
         });
+        reply = manifestReply(m);
       } else if (route.kind === "blob") {
         event.kind = "blob";
         event.reference = route.digest;
-        reply = await backend.blob(routed.repository, parseDigest(route.digest), {
+        const range = parseRangeHeader(c.req.header("range"));
+        const b = await backend.blob(routed.repository, parseDigest(route.digest), {
           head,
-          range: c.req.header("range"),
+          ...(range && { range }),
         });
+        reply = blobReply(b);
       } else {
         event.kind = "tags";
-        const q = new URLSearchParams();
-        for (const k of ["n", "last"]) {
-          const v = url.searchParams.get(k);
-          if (v !== null) q.set(k, v);
-        }
-        const qs = q.toString();
-        reply = await backend.tagsList(routed.repository, qs ? `?${qs}` : "");
+        const n = url.searchParams.get("n");
+        const last = url.searchParams.get("last");
+        const page = await backend.tags(routed.repository, {
+          ...(n !== null && /^\d+$/.test(n) && { n: Number(n) }),
+          ...(last !== null && { last }),
+        });
+        reply = tagsReply(page);
       }
       if (head) {
         // hono answers HEAD by running this (GET) route and wrapping its Response in a new one,

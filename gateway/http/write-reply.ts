@@ -10,7 +10,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type FileBody, isFileBody } from "../cache/file-body.ts";
-import type { Reply } from "../cache/registry-backend.ts";
+import type { Reply } from "./content-reply.ts";
 import { abortResponse, type SendWatch, unwatchSend, watchSend } from "./send-watchdog.ts";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;

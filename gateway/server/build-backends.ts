@@ -1,12 +1,12 @@
-// Builds one RegistryBackend per configured registry, sharing the cache, dispatcher and resolver.
+// Builds one ProxyRegistry per configured registry, sharing the cache, dispatcher and resolver.
 
 import type { Dispatcher } from "undici";
 import type { ContentCache } from "../cache/content-cache.ts";
 import { PrefetchQueue } from "../cache/prefetch-queue.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
-import { RegistryBackend } from "../cache/registry-backend.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
 import type { Logger } from "../log.ts";
+import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { UpstreamClient } from "../upstream/upstream-client.ts";
 
 export function buildBackends(opts: {
@@ -16,9 +16,9 @@ export function buildBackends(opts: {
   rateLimits: RateLimits;
   log: Logger;
   userAgent: string;
-}): Map<string, RegistryBackend> {
+}): Map<string, ProxyRegistry> {
   const { config, credentials } = opts.loaded;
-  const backends = new Map<string, RegistryBackend>();
+  const backends = new Map<string, ProxyRegistry>();
   // one queue for every registry: cache.prefetch bounds wharf's own upstream fetches in total
   const prefetch = new PrefetchQueue(config.cache.prefetch, opts.log);
   for (const [name, reg] of Object.entries(config.registries)) {
@@ -34,7 +34,7 @@ export function buildBackends(opts: {
     });
     backends.set(
       name,
-      new RegistryBackend({
+      new ProxyRegistry({
         name,
         config: reg,
         globalOffline: config.offline,

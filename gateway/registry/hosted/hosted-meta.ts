@@ -35,17 +35,28 @@ export interface Page {
 }
 
 export class HostedMeta {
-  readonly #db: DatabaseSync;
+  readonly #meta: MetadataDb;
+  #stmtsOf: DatabaseSync | undefined;
   readonly #stmts = new Map<string, StatementSync>();
 
-  constructor(db: MetadataDb) {
-    this.#db = db.connection;
+  constructor(meta: MetadataDb) {
+    this.#meta = meta;
+  }
+
+  /** Asked each time: the cache swaps its connection when an in-memory index (full disk) is persisted. */
+  get #db(): DatabaseSync {
+    return this.#meta.connection;
   }
 
   #stmt(sql: string): StatementSync {
+    const db = this.#db;
+    if (this.#stmtsOf !== db) {
+      this.#stmts.clear();
+      this.#stmtsOf = db;
+    }
     let s = this.#stmts.get(sql);
     if (!s) {
-      s = this.#db.prepare(sql);
+      s = db.prepare(sql);
       this.#stmts.set(sql, s);
     }
     return s;
