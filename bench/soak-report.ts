@@ -35,6 +35,14 @@ export function timeTable(samples: Sample[], everySeconds: number): string[] {
   return rows;
 }
 
+/** What bench/soak.ts runs, for the reader of bench/results.md. */
+export const SOAK_LOAD =
+  "- load: 8 images of one 6 MiB layer behind a 24 MiB cache (constant eviction); 3 verified pullers " +
+  "(manifest, config, layer: digests checked), 40-request manifest storms every 3 s on a tagTtl-0 registry, " +
+  "2 `curl -r` readers (bytes compared), 3 stalled sockets held 20 s, skopeo pulls every 5 s, `wharf cache gc` " +
+  "every 15 s, and every 6 s an upstream fault in turn (tampered layer + a range over its flipped byte, " +
+  "4× 503, 4× 429 + Retry-After, 4× 3 s delay, a cut body)";
+
 export function soakReport(o: {
   minutes: number;
   samples: Sample[];
@@ -45,6 +53,7 @@ export function soakReport(o: {
   const { verdict: v, samples, tallies } = o;
   const lines = [
     `- run: ${o.minutes} min of load, started ${o.started.toISOString()}, Node ${process.version}`,
+    SOAK_LOAD,
     `- verdict: **${v.pass ? "PASS" : "FAIL"}**${v.reasons.length ? ` (${v.reasons.join("; ")})` : ""}`,
     `- RSS: idle ${v.idle.rssMiB} MiB, warm ${v.warm.rssMiB} MiB, peak ${v.peakRssMiB} MiB, end ${v.end.rssMiB} MiB`,
     `- open fds: idle ${v.idle.fds}, peak ${v.peakFds}, end ${v.end.fds} (sockets: idle ${v.idle.sockets}, end ${v.end.sockets})`,
