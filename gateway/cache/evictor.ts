@@ -59,7 +59,7 @@ export class Evictor {
 
   /** Cheap check after a store; starts a background run when over budget. */
   noteStored(): void {
-    if (this.#maxSize !== null && this.#cache.db.totalSize().bytes > this.#maxSize) void this.run();
+    if (this.#maxSize !== null && this.#cache.db.evictableSize().bytes > this.#maxSize) void this.run();
   }
 
   /** One eviction pass (concurrent calls share it; a call during a run schedules one more). */
@@ -88,7 +88,7 @@ export class Evictor {
     const result: EvictionResult = { evicted: 0, bytes: 0, skippedInUse: 0 };
     const cache = this.#cache;
     if (!dryRun) cache.flushPendingDeletes();
-    let bytes = cache.db.totalSize().bytes;
+    let bytes = cache.db.evictableSize().bytes;
     for (const size of cache.pendingDeletes.values()) bytes -= size;
     let free = await freeBytes(this.#dataDir);
     const overSize = () => this.#maxSize !== null && bytes > this.#maxSize;

@@ -261,6 +261,17 @@ export class MetadataDb implements MetaStore {
     return { bytes: Number(r.bytes), count: Number(r.count) };
   }
 
+  /**
+   * What eviction may take: blobs no hosted registry links. `cache.maxSize` bounds this; hosted
+   * content is never evicted, so it is not counted against the budget of the pull-through cache.
+   */
+  evictableSize(): { bytes: number; count: number } {
+    const r = this.#stmt(
+      "SELECT COALESCE(SUM(size), 0) AS bytes, COUNT(*) AS count FROM blobs WHERE digest NOT IN (SELECT digest FROM hosted_links)",
+    ).get() as { bytes: number; count: number };
+    return { bytes: Number(r.bytes), count: Number(r.count) };
+  }
+
   /** Least recently used blobs first. */
   lruBlobs(limit: number): BlobRecord[] {
     return (

@@ -418,4 +418,23 @@ describe("eviction", () => {
     expect(await cache.store.size(hosted)).toBe(50_000);
     expect(REGISTRY).toBe(reg.name);
   });
+
+  it("hosted bytes do not count against cache.maxSize: cached blobs under the budget stay", async () => {
+    const { reg, cache, dir } = await setup();
+    await pushBlob(reg, "app", randomBytes(50_000));
+    const cached = randomBytes(500);
+    const cd = digestOfBytes(cached);
+    await cache.store.writeVerified(cd, cached);
+    cache.db.putBlob(cd.value, cached.length, null, 2);
+    const ev = new Evictor({
+      cache,
+      maxSize: 1000,
+      minFree: 0,
+      dataDir: dir,
+      log: silentLogger,
+      intervalMs: 60_000,
+    });
+    expect((await ev.run()).evicted).toBe(0);
+    expect(await cache.store.size(cd)).toBe(500);
+  });
 });
