@@ -16,9 +16,7 @@ export type Body = Buffer | Readable | FileBody;
  * A byte range as a client asked for it (RFC 9110 14.1.2), before it is resolved against the
  * content's size: `bytes=a-b`, `bytes=a-`, `bytes=-n`.
  */
-export type RangeRequest =
-  | { kind: "from"; start: number; end?: number }
-  | { kind: "suffix"; length: number };
+export type RangeRequest = { kind: "from"; start: number; end?: number } | { kind: "suffix"; length: number };
 
 /** An inclusive byte range resolved against a size. */
 export interface ByteRange {

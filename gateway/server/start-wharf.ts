@@ -91,7 +91,14 @@ export async function startWharf(
     });
     evictor.onEvict = admin.onEviction;
     opened.cache.onFill = admin.onFill;
-    const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: admin.onRequest });
+    // authenticator: from access.htpasswd (branch auth wires it here); without one nobody can push
+    const app = createRegistryApp({
+      router,
+      registries: backends,
+      log,
+      servernameOf,
+      onRequest: admin.onRequest,
+    });
     const listener = getRequestListener(app.fetch);
     ca = await loadCa(config, log);
     if (config.listen.https) {
