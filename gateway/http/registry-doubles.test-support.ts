@@ -47,6 +47,7 @@ interface StoredManifest {
   digest: string;
   subject?: string;
   artifactType?: string;
+  annotations?: Record<string, string>;
 }
 
 export class MemoryHostedRegistry implements HostedRegistryApi {
@@ -136,10 +137,18 @@ export class MemoryHostedRegistry implements HostedRegistryApi {
     this.uploads.delete(id);
   }
   async putManifest(repository: string, ref: Reference, body: Buffer, contentType: string) {
-    const doc = JSON.parse(body.toString("utf8")) as { subject?: { digest: string }; artifactType?: string };
+    const doc = JSON.parse(body.toString("utf8")) as {
+      subject?: { digest: string };
+      artifactType?: string;
+      config?: { mediaType?: string };
+      annotations?: Record<string, string>;
+    };
     const m: StoredManifest = { body, mediaType: contentType, digest: sha256(body) };
     if (doc.subject) m.subject = doc.subject.digest;
-    if (doc.artifactType) m.artifactType = doc.artifactType;
+    // image spec: an artifact's type is artifactType, else its config's media type
+    const artifactType = doc.artifactType ?? doc.config?.mediaType;
+    if (artifactType) m.artifactType = artifactType;
+    if (doc.annotations) m.annotations = doc.annotations;
     const repo = this.#repo(repository);
     repo.set(m.digest, m);
     if (ref.kind === "tag") repo.set(ref.tag, m);
@@ -161,6 +170,7 @@ export class MemoryHostedRegistry implements HostedRegistryApi {
         digest: m.digest,
         size: m.body.length,
         artifactType: m.artifactType,
+        annotations: m.annotations,
       }));
     return Buffer.from(
       JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }),
@@ -217,12 +227,14 @@ export const PULL_TOKEN = "Bearer pull-only";
 
 export function fakeAuthenticator(): Authenticator {
   const routes = new Hono();
-  routes.get("/", (c) => c.json({ token: "pull-only" }));
+  // Alice's credentials get a token for everything; anyone else a pull-only one
+  routes.get("/", (c) => c.json({ token: c.req.header("authorization") === ALICE ? "alice" : "pull-only" }));
   return {
     routes,
     async identify(authorization): Promise<Identified | undefined> {
       if (authorization === undefined) return undefined;
-      if (authorization === ALICE) return { identity: { kind: "user", name: "alice" }, may: () => true };
+      if (authorization === ALICE || authorization === "Bearer alice")
+        return { identity: { kind: "user", name: "alice" }, may: () => true };
       if (authorization === PULL_TOKEN)
         return { identity: { kind: "anonymous" }, may: (a: Action) => a === "pull" };
       throw new WharfError("UNAUTHORIZED", "invalid credentials");

@@ -3,21 +3,18 @@
 // the pull workflow against a proxied registry whose upstream holds a seeded image, and all four
 // workflows (pull, push, content discovery, content management) against a hosted registry,
 // reached by path prefix (/v2/<registry>/<repository>/…). Each run must report 0 failed specs.
-// OCI_CONFORMANCE_RUN overrides where run.sh is (for a checkout that is not beside shared/).
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import bcrypt from "bcryptjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readManifestDigests } from "../support/images.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
+import { assertConformanceSuite, runConformance } from "../support/oci-conformance.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
-import { runCommand } from "../support/run-command.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
-const RUN_SH =
-  process.env.OCI_CONFORMANCE_RUN ?? resolve(REPO_ROOT, "../shared/tools/oci-conformance/run.sh");
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 // Until branch `hosted` is merged, hosted registries are a stub that refuses everything: the
 // hosted run is reported as skipped (by name) rather than failing for want of the backend.
@@ -26,51 +23,10 @@ const HOSTED_IS_STUB = readFileSync(
   "utf8",
 ).includes("STUB, to be replaced at merge");
 
-interface Summary {
-  ran: number;
-  passed: number;
-  failed: number;
-  output: string;
-}
-
-async function conformance(
-  root: string,
-  namespace: string,
-  workflows: string,
-  env: Record<string, string>,
-  dir: string,
-): Promise<Summary> {
-  const r = await runCommand([RUN_SH, root, namespace, workflows], {
-    env: { ...env, OCI_REPORT_DIR: join(dir, `report-${workflows.replace(/,/g, "-")}`) },
-    timeoutMs: 300_000,
-    allowFailure: true,
-  });
-  const output = `${r.stdout}\n${r.stderr}`;
-  const m = /Ran (\d+) of \d+ Specs[\s\S]*?(\d+) Passed \| (\d+) Failed/.exec(output);
-  if (!m)
-    throw new Error(`no summary line from the conformance suite (exit ${r.code}):\n${output.slice(-3000)}`);
-  const summary = { ran: Number(m[1]), passed: Number(m[2]), failed: Number(m[3]), output };
-  console.info(
-    `conformance ${workflows} on ${namespace}: ${summary.passed} passed, ${summary.failed} failed of ${summary.ran} run`,
-  );
-  return summary;
-}
-
-/** The failed specs' names, so an assertion message says what broke. */
-function failures(s: Summary): string {
-  return s.output
-    .split("\n")
-    .filter((l) => /\[FAIL\]/.test(l))
-    .join("\n");
-}
-
 let tmp: TempDir;
 
 beforeAll(async () => {
-  if (!existsSync(RUN_SH))
-    throw new Error(
-      `the OCI conformance suite is missing at ${RUN_SH}: CI places shared/ beside the clone (../shared), or set OCI_CONFORMANCE_RUN`,
-    );
+  assertConformanceSuite();
   tmp = await makeTempDir("wharf-e2e-conformance-");
 });
 
@@ -106,18 +62,18 @@ describe("OCI conformance: proxied registry, pull workflow on seeded content", (
   it("passes every pull spec through the path prefix", async () => {
     const image = readManifestDigests("busybox");
     expect(image.mediaType).toBe(OCI_MANIFEST);
-    const s = await conformance(
-      wharf.httpUrl,
-      "docker.io/library/busybox",
-      "pull",
-      {
+    const s = await runConformance({
+      root: wharf.httpUrl,
+      namespace: "docker.io/library/busybox",
+      workflows: "pull",
+      env: {
         OCI_TAG_NAME: "latest",
         OCI_MANIFEST_DIGEST: image.manifest,
         OCI_BLOB_DIGEST: image.config as string,
       },
-      tmp.path,
-    );
-    expect(s.failed, failures(s)).toBe(0);
+      reportDir: tmp.path,
+    });
+    expect(s.failed, s.failures).toBe(0);
     expect(s.passed).toBeGreaterThanOrEqual(10);
   }, 320_000);
 });
@@ -137,6 +93,7 @@ describe("OCI conformance: hosted registry, all four workflows", () => {
         listen: { http: `${loopbackIp()}:5000`, https: null, dns: null, admin: null },
         upstreamDns: `127.0.0.1:${await freePort()}`,
         access: { htpasswd },
+        defaultRegistry: "registry.internal",
         registries: {
           "registry.internal": { hosted: { allowDelete: true } },
         },
@@ -151,14 +108,14 @@ describe("OCI conformance: hosted registry, all four workflows", () => {
   it.skipIf(HOSTED_IS_STUB)(
     "passes pull, push, discovery and management (needs the hosted backend of branch hosted)",
     async () => {
-      const s = await conformance(
-        (wharf as WharfProcess).httpUrl,
-        "registry.internal/conformance/test",
-        "pull,push,discovery,management",
-        { OCI_USERNAME: user, OCI_PASSWORD: password },
-        tmp.path,
-      );
-      expect(s.failed, failures(s)).toBe(0);
+      const s = await runConformance({
+        root: (wharf as WharfProcess).httpUrl,
+        namespace: "registry.internal/conformance/test",
+        workflows: "pull,push,discovery,management",
+        env: { OCI_USERNAME: user, OCI_PASSWORD: password },
+        reportDir: tmp.path,
+      });
+      expect(s.failed, s.failures).toBe(0);
       expect(s.passed).toBeGreaterThanOrEqual(60);
     },
     320_000,
