@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildConfig } from "../config/load-config.ts";
 import { isWharfError } from "../errors.ts";
+import { certificateGroups } from "../server/start-https.ts";
 import { RegistryRouter } from "./registry-router.ts";
 import { assertSafeV2Path, endpointOf } from "./v2-path.ts";
 
@@ -82,6 +83,36 @@ describe("registry routing", () => {
       "docker.io",
       "registry-1.docker.io",
       "index.docker.io",
+    ]);
+  });
+});
+
+describe("hosted registries", () => {
+  const { config } = buildConfig({
+    registries: {
+      "docker.io": { upstream: "https://registry-1.docker.io", aliases: ["registry-1.docker.io"] },
+      "registry.internal": { hosted: {}, aliases: ["wharf.example.internal"] },
+    },
+  });
+  const r = new RegistryRouter(config);
+  it("are routed by their names and aliases, and by path prefix", () => {
+    expect(r.route({ name: "team/app", servername: "wharf.example.internal" })).toMatchObject({
+      registry: "registry.internal",
+      repository: "team/app",
+      via: "host",
+    });
+    expect(r.route({ name: "registry.internal/team/app", host: "10.0.0.5:5000" })).toMatchObject({
+      registry: "registry.internal",
+      repository: "team/app",
+      via: "prefix",
+    });
+    expect(r.registryWithoutName({ host: "registry.internal" })).toBe("registry.internal");
+    expect(r.registryWithoutName({ host: "10.0.0.5:5000" })).toBe("docker.io");
+  });
+  it("get a leaf certificate for their names like every registry", () => {
+    expect(certificateGroups(config, r)["registry.internal"]).toEqual([
+      "registry.internal",
+      "wharf.example.internal",
     ]);
   });
 });
