@@ -19,7 +19,7 @@ export function v2Guard(opts: {
     assertSafeV2Path(q < 0 ? url : url.slice(0, q));
     const servername = opts.servernameOf?.(incoming);
     if (servername) {
-      c.var.state.servername = servername;
+      c.get("state").servername = servername;
       // HTTP/1.1 names the host in Host, HTTP/2 in :authority (RFC 9113 8.3.1): a request for
       // another registry on this connection is misdirected (RFC 9110 15.5.20), whichever it uses.
       const sniRegistry = opts.router.registryForHost(servername);

@@ -2,6 +2,7 @@
 // a request log, a guard for raw paths and misdirected hosts, one named route per endpoint
 // (routes-pull, routes-push, routes-discovery), the token endpoint, and one error handler.
 import { Hono } from "hono";
+import { PatternRouter } from "hono/router/pattern-router";
 import { TOKEN_PATH } from "../access/authenticator.ts";
 import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -32,7 +33,9 @@ export interface RegistryAppDeps {
 }
 
 export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
-  const app = new Hono<Env>();
+  // PatternRouter: the names-with-slashes patterns (`:name{.+}`) are beyond RegExpRouter, so
+  // SmartRouter would fall back to TrieRouter, which measured slower on these few routes.
+  const app = new Hono<Env>({ router: new PatternRouter() });
   const routeDeps: RouteDeps = {
     router: deps.router,
     registries: deps.registries,

@@ -53,7 +53,7 @@ export function tagsReply(page: TagPage, link: string | undefined): Reply {
  * HEAD reply has no body, so it goes back through hono; a GET reply is written here.
  */
 export async function sendReply(c: Ctx, reply: Reply, outcome: Outcome): Promise<Response> {
-  const state = c.var.state;
+  const state = c.get("state");
   if (c.req.method === "HEAD") {
     discardBody(reply.body);
     state.sent(reply.status, outcome, 0);
@@ -71,7 +71,7 @@ export function emptyReply(
   headers: Record<string, string>,
   outcome: Outcome,
 ): Response {
-  c.var.state.event.outcome = outcome;
+  c.get("state").event.outcome = outcome;
   // RFC 9110 8.6: no Content-Length on a 204
   const all: Record<string, string> = { ...API_VERSION_HEADER, ...headers };
   if (status !== 204) all["content-length"] = "0";

@@ -43,7 +43,7 @@ export function clientLink(link: string | undefined, target: Target): string | u
 
 export function discoveryRoutes(app: Hono<Env>, deps: RouteDeps): void {
   app.get("/v2/:name{.+}/tags/list", async function listTags(c) {
-    c.var.state.event.kind = "tags";
+    c.get("state").event.kind = "tags";
     const target = targetOf(c, deps, c.req.param("name"));
     await authorize(c, deps.authenticator, target, "pull");
     const page = await target.registry.tags(target.repository, pageOf(c));
@@ -51,7 +51,7 @@ export function discoveryRoutes(app: Hono<Env>, deps: RouteDeps): void {
   });
 
   app.get("/v2/:name{.+}/referrers/:digest", async function listReferrers(c) {
-    const ev = c.var.state.event;
+    const ev = c.get("state").event;
     ev.kind = "referrers";
     ev.reference = c.req.param("digest");
     const target = targetOf(c, deps, c.req.param("name"));
@@ -76,7 +76,7 @@ export function discoveryRoutes(app: Hono<Env>, deps: RouteDeps): void {
   });
 
   app.get("/v2/_catalog", async function catalog(c) {
-    const state = c.var.state;
+    const state = c.get("state");
     state.event.kind = "catalog";
     const registry = registryOf(c, deps);
     if (!isHosted(registry))

@@ -30,7 +30,7 @@ function pullReference(text: string): Reference {
 
 export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
   async function base(c: Ctx) {
-    const state = c.var.state;
+    const state = c.get("state");
     state.event.kind = "base";
     const hostedByHost =
       state.servername !== undefined && isHosted(registryOf(c, deps)) && deps.authenticator !== undefined;
@@ -43,7 +43,7 @@ export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
   app.get("/v2", base);
 
   app.get("/v2/:name{.+}/manifests/:reference", async function getManifest(c) {
-    const ev = c.var.state.event;
+    const ev = c.get("state").event;
     ev.kind = "manifest";
     const reference = c.req.param("reference");
     ev.reference = reference;
@@ -57,7 +57,7 @@ export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
   });
 
   app.get("/v2/:name{.+}/blobs/:digest", async function getBlob(c) {
-    const ev = c.var.state.event;
+    const ev = c.get("state").event;
     ev.kind = "blob";
     const digest = c.req.param("digest");
     ev.reference = digest;

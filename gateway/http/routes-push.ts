@@ -36,7 +36,7 @@ function mountSource(c: Ctx, deps: RouteDeps, target: Target, from: string | und
   try {
     const routed = deps.router.route({
       name: from,
-      servername: c.var.state.servername,
+      servername: c.get("state").servername,
       host: hostOf(c),
       ns: target.ns,
     });
@@ -48,7 +48,7 @@ function mountSource(c: Ctx, deps: RouteDeps, target: Target, from: string | und
 
 export function pushRoutes(app: Hono<Env>, deps: RouteDeps): void {
   async function startUpload(c: Ctx) {
-    c.var.state.event.kind = "upload";
+    c.get("state").event.kind = "upload";
     const { target, hosted } = await pushTarget(c, deps, "push");
     const repo = target.repository;
     const mount = c.req.query("mount");
@@ -64,23 +64,23 @@ export function pushRoutes(app: Hono<Env>, deps: RouteDeps): void {
     // monolithic upload in the POST itself (end-4b)
     const chunk = chunkInfo(undefined, c.req.header("content-length"));
     const done = await hosted.finishUpload(repo, upload.id, parseDigest(digest), c.env.incoming, chunk);
-    c.var.state.event.bytes = done.size;
+    c.get("state").event.bytes = done.size;
     return emptyReply(c, 201, blobCreatedHeaders(target, done.digest), "stored");
   }
   app.post("/v2/:name{.+}/blobs/uploads/", startUpload);
 
   app.patch("/v2/:name{.+}/blobs/uploads/:id", async function appendUpload(c) {
-    c.var.state.event.kind = "upload";
+    c.get("state").event.kind = "upload";
     const { target, hosted } = await pushTarget(c, deps, "push");
     const chunk = chunkInfo(c.req.header("content-range"), c.req.header("content-length"));
     const before = chunk.start;
     const upload = await hosted.appendUpload(target.repository, c.req.param("id"), c.env.incoming, chunk);
-    c.var.state.event.bytes = upload.offset - (before ?? 0);
+    c.get("state").event.bytes = upload.offset - (before ?? 0);
     return emptyReply(c, 202, uploadHeaders(target, upload), "stored");
   });
 
   app.put("/v2/:name{.+}/blobs/uploads/:id", async function finishUpload(c) {
-    c.var.state.event.kind = "upload";
+    c.get("state").event.kind = "upload";
     const { target, hosted } = await pushTarget(c, deps, "push");
     const digest = c.req.query("digest");
     if (digest === undefined)
@@ -99,21 +99,21 @@ export function pushRoutes(app: Hono<Env>, deps: RouteDeps): void {
   });
 
   app.get("/v2/:name{.+}/blobs/uploads/:id", async function uploadStatus(c) {
-    c.var.state.event.kind = "upload";
+    c.get("state").event.kind = "upload";
     const { target, hosted } = await pushTarget(c, deps, "push");
     const upload = await hosted.uploadStatus(target.repository, c.req.param("id"));
     return emptyReply(c, 204, uploadHeaders(target, upload), "hit");
   });
 
   app.delete("/v2/:name{.+}/blobs/uploads/:id", async function cancelUpload(c) {
-    c.var.state.event.kind = "upload";
+    c.get("state").event.kind = "upload";
     const { target, hosted } = await pushTarget(c, deps, "push");
     await hosted.cancelUpload(target.repository, c.req.param("id"));
     return emptyReply(c, 204, {}, "stored");
   });
 
   app.put("/v2/:name{.+}/manifests/:reference", async function putManifest(c) {
-    const ev = c.var.state.event;
+    const ev = c.get("state").event;
     ev.kind = "manifest";
     ev.reference = c.req.param("reference");
     const { target, hosted } = await pushTarget(c, deps, "push");
@@ -131,7 +131,7 @@ export function pushRoutes(app: Hono<Env>, deps: RouteDeps): void {
   });
 
   app.delete("/v2/:name{.+}/manifests/:reference", async function deleteManifest(c) {
-    const ev = c.var.state.event;
+    const ev = c.get("state").event;
     ev.kind = "manifest";
     ev.reference = c.req.param("reference");
     const { target, hosted } = await pushTarget(c, deps, "delete");
@@ -140,7 +140,7 @@ export function pushRoutes(app: Hono<Env>, deps: RouteDeps): void {
   });
 
   app.delete("/v2/:name{.+}/blobs/:digest", async function deleteBlob(c) {
-    const ev = c.var.state.event;
+    const ev = c.get("state").event;
     ev.kind = "blob";
     ev.reference = c.req.param("digest");
     const { target, hosted } = await pushTarget(c, deps, "delete");

@@ -27,7 +27,7 @@ function registryNamed(t: Targets, name: string): Registry {
 }
 
 export function targetOf(c: Ctx, t: Targets, clientName: string): Target {
-  const state = c.var.state;
+  const state = c.get("state");
   const ns = c.req.query("ns");
   const routed = t.router.route({
     name: clientName,
@@ -43,11 +43,11 @@ export function targetOf(c: Ctx, t: Targets, clientName: string): Target {
 /** The registry a request without a repository (`/v2/`, `/v2/_catalog`) is for. */
 export function registryOf(c: Ctx, t: Targets): Registry {
   const name = t.router.registryWithoutName({
-    servername: c.var.state.servername,
+    servername: c.get("state").servername,
     host: hostOf(c),
     ns: c.req.query("ns"),
   });
-  c.var.state.event.registry = name;
+  c.get("state").event.registry = name;
   return registryNamed(t, name);
 }
 
