@@ -87,7 +87,8 @@ export function pushRoutes(app: Hono<Env>, deps: RouteDeps): void {
       throw new WharfError("DIGEST_INVALID", "?digest= is required to finish an upload");
     const d = parseDigest(digest);
     const chunk = chunkInfo(c.req.header("content-range"), c.req.header("content-length"));
-    const hasBody = (chunk.length ?? 0) > 0 || c.req.header("transfer-encoding") !== undefined;
+    // a body unless Content-Length says there is none (HTTP/2 has no Transfer-Encoding to look at)
+    const hasBody = chunk.length !== 0;
     const done = await hosted.finishUpload(
       target.repository,
       c.req.param("id"),
