@@ -2,6 +2,7 @@
 import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
+import { createAuthenticator } from "../access/create-authenticator.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
@@ -112,7 +113,17 @@ export async function startWharf(
     registerConnectionMetrics(admin.metrics.registry, connections);
     evictor.onEvict = admin.onEviction;
     opened.cache.onFill = admin.onFill;
-    const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: admin.onRequest });
+    // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
+    const authenticator = await createAuthenticator({ config, log });
+    if (authenticator) closers.push(() => authenticator.close());
+    const app = createRegistryApp({
+      router,
+      registries: backends,
+      authenticator,
+      log,
+      servernameOf,
+      onRequest: admin.onRequest,
+    });
     const listener = getRequestListener(app.fetch);
     ca = await loadCa(config, log);
     if (config.listen.https) {
