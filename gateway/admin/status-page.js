@@ -31,11 +31,13 @@ function rateLimitText(limits) {
 
 function registryCard(r) {
   const id = (what) => `${what}-${r.name}`;
-  const state = r.offline ? "offline" : r.upstream.breaker;
+  // a hosted registry has no upstream, so no breaker: its badge says what it is
+  const breaker = r.upstream ? r.upstream.breaker : "hosted";
+  const state = r.offline ? "offline" : breaker;
   const badge = el(
     "span",
-    { class: `badge ${state}`, "data-testid": id("breaker"), "data-value": r.upstream.breaker },
-    r.offline ? "offline" : BREAKER_TEXT[r.upstream.breaker] || r.upstream.breaker,
+    { class: `badge ${state}`, "data-testid": id("breaker"), "data-value": breaker },
+    r.offline ? "offline" : BREAKER_TEXT[breaker] || breaker,
   );
   const ratio = el("span", { class: "big", "data-testid": id("hit-ratio") });
   setValue(ratio, formatPercent(r.hitRatio), r.hitRatio);
@@ -69,12 +71,12 @@ function registryCard(r) {
     "article",
     { class: "card registry", "data-registry": r.name },
     el("div", { class: "reg-head" }, el("span", { class: "reg-name" }, r.name), badge),
-    el("div", { class: "upstream mono" }, r.upstream.url),
+    el("div", { class: "upstream mono" }, r.upstream ? r.upstream.url : "hosted: images pushed to wharf"),
     el("div", { class: "ratio" }, ratio, el("span", { class: "sub" }, "hit ratio")),
     bar,
     kv,
   );
-  if (r.upstream.lastError)
+  if (r.upstream?.lastError)
     card.append(
       el(
         "div",

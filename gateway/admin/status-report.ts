@@ -12,6 +12,7 @@ import {
 
 export interface RegistryStatus {
   name: string;
+  kind: "proxy" | "hosted";
   aliases: string[];
   offline: boolean;
   requests: number;
@@ -28,7 +29,8 @@ export interface RegistryStatus {
   bytesSaved: number;
   byKind: Record<string, Record<string, number>>;
   upstreamErrors: Record<string, number>;
-  upstream: { url: string; breaker: BreakerState; lastError: string | null };
+  /** null for a hosted registry: it has no upstream. */
+  upstream: { url: string; breaker: BreakerState; lastError: string | null } | null;
   rateLimit: {
     account: string;
     limit: number | null;
@@ -67,6 +69,7 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     const c = stats.registry(r.name);
     return {
       name: r.name,
+      kind: r.kind ?? "proxy",
       aliases: r.aliases,
       offline: r.offline,
       requests: c.requests,
@@ -81,7 +84,7 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
       bytesSaved: bytesSaved(c),
       byKind: c.byKind,
       upstreamErrors: c.upstreamErrors,
-      upstream: { url: r.upstream, breaker: r.breaker, lastError: r.lastError },
+      upstream: r.upstream === null ? null : { url: r.upstream, breaker: r.breaker, lastError: r.lastError },
       rateLimit: limits
         .filter((l) => l.registry === r.name)
         .map((l) => ({

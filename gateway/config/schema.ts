@@ -74,15 +74,51 @@ const repositoryRule = z.strictObject({
   tagTtl: tagTtl.optional(),
 });
 
-const registry = z.strictObject({
-  upstream: z.url({ protocol: /^https?$/, error: "expected an http(s) URL such as https://ghcr.io" }),
-  aliases: z.array(hostName).prefault([]),
-  tagTtl: tagTtl.prefault(300),
-  repositories: z.array(repositoryRule).prefault([]),
-  auth: auth.optional(),
-  intercept: z.boolean().prefault(true),
-  offline: z.boolean().prefault(false),
+/** A registry that holds images of its own and takes pushes (issue 14). */
+const hosted = z.strictObject({
+  /** DELETE of manifests, tags and blobs (OCI distribution spec, "Content Management"). */
+  allowDelete: z.boolean().prefault(false),
+  /** Pulls without credentials; pushes always need a user (access.htpasswd). */
+  anonymousPull: z.boolean().prefault(true),
+  /** Uploads untouched for longer than this are abandoned and removed by `wharf gc`. */
+  uploadTtl: duration().prefault("24h"),
 });
+
+// Either proxied (`upstream:`) or hosted (`hosted:`), never both: checked below with an error that
+// names the key, where a zod union would only say that no variant matched.
+const registry = z
+  .strictObject({
+    upstream: z
+      .url({ protocol: /^https?$/, error: "expected an http(s) URL such as https://ghcr.io" })
+      .optional(),
+    hosted: hosted.optional(),
+    aliases: z.array(hostName).prefault([]),
+    tagTtl: tagTtl.prefault(300),
+    repositories: z.array(repositoryRule).prefault([]),
+    auth: auth.optional(),
+    intercept: z.boolean().prefault(true),
+    offline: z.boolean().prefault(false),
+  })
+  .superRefine((r, ctx) => {
+    if (r.upstream === undefined && r.hosted === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["upstream"],
+        message: "give either upstream (a registry to proxy) or hosted: {} (a registry that takes pushes)",
+      });
+    if (r.upstream !== undefined && r.hosted !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["hosted"],
+        message: "give either upstream or hosted, not both: a hosted registry has no upstream",
+      });
+    if (r.hosted !== undefined && r.auth !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth"],
+        message: "auth is wharf's login at an upstream; a hosted registry has none (users: access.htpasswd)",
+      });
+  });
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, { message: 'expected a CIDR like "10.0.0.0/8"' });
 const ip = z.string().regex(/^[0-9a-fA-F:.]+$/, { message: "expected an IP address" });
@@ -185,3 +221,10 @@ export const configSchema = z.strictObject({
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type RegistryConfig = Config["registries"][string];
+export type HostedConfig = NonNullable<RegistryConfig["hosted"]>;
+/** A proxied registry's config: the one kind that has an upstream. */
+export type ProxiedRegistryConfig = RegistryConfig & { upstream: string };
+
+export function isProxied(r: RegistryConfig): r is ProxiedRegistryConfig {
+  return r.upstream !== undefined;
+}

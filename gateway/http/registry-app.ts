@@ -8,8 +8,7 @@ import type { Logger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { parseAccept } from "../oci/media-types.ts";
 import { parseReference } from "../oci/reference.ts";
-import type { ProxyRegistry } from "../registry/proxy-registry.ts";
-import type { Outcome } from "../registry/registry.ts";
+import type { Outcome, Registry } from "../registry/registry.ts";
 import { blobReply, manifestReply, type Reply, tagsReply } from "./content-reply.ts";
 import { parseRangeHeader } from "./range-header.ts";
 import type { RegistryRouter } from "./registry-router.ts";
@@ -39,7 +38,7 @@ export interface RequestEvent {
 
 export interface RegistryAppDeps {
   router: RegistryRouter;
-  backends: ReadonlyMap<string, ProxyRegistry>;
+  backends: ReadonlyMap<string, Registry>;
   log: Logger;
   /** The TLS server name of the connection, when the request came through the TLS gateway. */
   servernameOf?: (req: NodeRequest) => string | undefined;
