@@ -1,7 +1,7 @@
 // Which tags an entry follows, and how history tags are named and pruned. Pure functions.
 // A pattern is an exact tag when it is a valid tag name without glob characters ("3.20", "1.x"),
 // a glob when it has any (`3.21*`, picomatch syntax), otherwise a semver range (">=3.19 <4").
-// Ranges match tags that are versions: "3.19", "3.19.1", "v3.20.0" (two-part tags count as x.y.0);
+// Ranges match tags that are versions: "3.19", "3.19.1", "v3.20.0" ("3" counts as 3.0.0, "3.19" as 3.19.0);
 // variant tags such as "3.19-alpine" never match a range, prereleases only when the range names one.
 import picomatch from "picomatch";
 import semver from "semver";
@@ -25,10 +25,10 @@ export function parsePattern(text: string): TagPattern | undefined {
   }
 }
 
-/** A tag read as a version: "3.19" → 3.19.0; undefined for "latest", "3.19-alpine", "3". */
+/** A tag read as a version: "3.19" → 3.19.0, "3" → 3.0.0; undefined for "latest", "3.19-alpine". */
 export function tagVersion(tag: string): semver.SemVer | undefined {
-  const m = /^v?(\d+)\.(\d+)$/.exec(tag);
-  if (m) return new semver.SemVer(`${m[1]}.${m[2]}.0`);
+  const m = /^v?(\d+)(?:\.(\d+))?$/.exec(tag);
+  if (m) return new semver.SemVer(`${m[1]}.${m[2] ?? 0}.0`);
   const v = semver.parse(tag.replace(/^v/, ""));
   // "3.19.1-alpine" parses as a prerelease; a variant is not a version of the range's line
   return v ?? undefined;
