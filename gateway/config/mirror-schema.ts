@@ -63,18 +63,21 @@ const mirrorObject = z.strictObject({
 const mirrorList = z.array(mirrorEntrySchema);
 
 /** The list form or the object form, each parsed by its own schema so errors name the exact key. */
-export const mirrorSchema = z.unknown().transform((v, ctx) => {
-  const list = Array.isArray(v);
-  const r = list ? mirrorList.safeParse(v) : mirrorObject.safeParse(v ?? {});
-  if (!r.success) {
-    for (const issue of r.error.issues) ctx.issues.push({ ...issue, input: v } as never);
-    return z.NEVER;
-  }
-  const d = r.data;
-  return Array.isArray(d)
-    ? { defaultTarget: undefined, historyTag: DEFAULT_HISTORY_TAG, entries: d, listForm: true }
-    : { ...d, listForm: false };
-});
+export const mirrorSchema = z
+  .unknown()
+  .prefault([])
+  .transform((v, ctx) => {
+    const list = Array.isArray(v);
+    const r = list ? mirrorList.safeParse(v) : mirrorObject.safeParse(v ?? {});
+    if (!r.success) {
+      for (const issue of r.error.issues) ctx.issues.push({ ...issue, input: v } as never);
+      return z.NEVER;
+    }
+    const d = r.data;
+    return Array.isArray(d)
+      ? { defaultTarget: undefined, historyTag: DEFAULT_HISTORY_TAG, entries: d, listForm: true }
+      : { ...d, listForm: false };
+  });
 
 export type MirrorEntryConfig = z.output<typeof mirrorEntrySchema>;
 export type MirrorSection = z.output<typeof mirrorSchema>;
