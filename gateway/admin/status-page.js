@@ -87,6 +87,41 @@ function registryCard(r) {
   return card;
 }
 
+// One row per mirrored tag (and one per entry not synced yet): digest, pin, upstream drift, last sync.
+function mirrorRows(entries) {
+  const rows = [];
+  for (const e of entries) {
+    const when = e.lastSuccess ? new Date(e.lastSuccess).toLocaleTimeString() : "never";
+    const sync = el(
+      "td",
+      { "data-testid": `mirror-last-sync-${e.entry}`, "data-value": e.lastSuccess || "" },
+      e.running ? "syncing…" : when,
+      e.lastError ? el("span", { class: "code-tag" }, "failed") : "",
+    );
+    const tags = e.tags.length > 0 ? e.tags : [null];
+    for (const t of tags) {
+      const state = !t ? "not synced" : t.pinned ? "pinned" : "following";
+      const drift = t?.drift ? ` · upstream now ${t.upstream.slice(7, 19)}` : "";
+      rows.push(
+        el(
+          "tr",
+          { "data-testid": "mirror-tag", "data-entry": e.entry, "data-tag": t ? t.tag : "" },
+          el("td", { class: "mono" }, e.target),
+          el("td", { class: "mono" }, t ? t.tag : "—"),
+          el(
+            "td",
+            { class: "mono", "data-testid": "mirror-digest", "data-value": t?.current || "" },
+            t?.current ? t.current.slice(0, 19) : "—",
+          ),
+          el("td", { "data-testid": "mirror-state" }, state + drift),
+          sync.cloneNode(true),
+        ),
+      );
+    }
+  }
+  return rows;
+}
+
 function render(s) {
   setValue(byTestId("version"), `v${s.version}`, s.version);
   setValue(byTestId("uptime"), formatUptime(s.uptimeSeconds), s.uptimeSeconds);
@@ -117,6 +152,9 @@ function render(s) {
   usage.firstElementChild.style.width = `${pct}%`;
 
   $("#registries").replaceChildren(...s.registries.map(registryCard));
+  const mirror = s.mirror || [];
+  $("#mirror").hidden = mirror.length === 0;
+  $("#mirror-tags").replaceChildren(...mirrorRows(mirror));
 
   $("#top-repositories").replaceChildren(
     ...s.topRepositories.map((t) =>

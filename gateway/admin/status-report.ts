@@ -1,5 +1,7 @@
 // The /api/status document: the collected counters joined with the live state of each registry,
 // the cache, the CA and the listeners. The status page renders exactly this.
+
+import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 import type { CaInfo, StatusSource } from "./status-source.ts";
 import {
@@ -61,6 +63,8 @@ export interface StatusReport {
   ca: CaInfo | null;
   clientCommands: string[];
   listen: Record<string, string>;
+  /** Managed mirror entries: current digests, pins, last sync, drift (empty when none). */
+  mirror: MirrorEntryStatus[];
 }
 
 export function buildStatusReport(stats: WharfStats, source: StatusSource, now = Date.now()): StatusReport {
@@ -121,5 +125,6 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     ca: source.ca(),
     clientCommands: source.clientCommands(),
     listen: source.listen(),
+    mirror: source.mirror?.() ?? [],
   };
 }

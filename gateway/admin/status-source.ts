@@ -5,6 +5,7 @@ import type { Ca } from "../../certs/certificate-authority.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
 import type { RateLimitState, RateLimits } from "../cache/rate-limits.ts";
 import type { Config } from "../config/schema.ts";
+import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
@@ -47,6 +48,8 @@ export interface StatusSource {
   listen(): Record<string, string>;
   /** Shell commands an operator copies to set up builders. */
   clientCommands(): string[];
+  /** Managed mirror entries (absent: none configured). */
+  mirror?(): MirrorEntryStatus[];
 }
 
 /** What the status page offers to copy (cli/ca-command.ts, cli/client-config-command.ts). */
@@ -74,6 +77,7 @@ export function statusSourceFrom(parts: {
   /** Bound addresses, filled in as listeners come up (startWharf's `addresses`). */
   addresses: Record<string, string>;
   clientCommands?: readonly string[];
+  mirror?: () => MirrorEntryStatus[];
 }): StatusSource {
   const { config, cache, backends } = parts;
   return {
@@ -105,5 +109,6 @@ export function statusSourceFrom(parts: {
     },
     listen: () => ({ ...parts.addresses }),
     clientCommands: () => [...(parts.clientCommands ?? DEFAULT_CLIENT_COMMANDS)],
+    ...(parts.mirror && { mirror: parts.mirror }),
   };
 }

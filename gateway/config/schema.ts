@@ -1,6 +1,8 @@
 // The configuration contract (docs/config.md documents every key). Parsed once at start, then frozen.
 import { z } from "zod";
+import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { DEFAULT_REGISTRIES } from "./defaults.ts";
+import { mirrorSchema } from "./mirror-schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 const duration = (what = 'a duration like "30s", "5m" or "1h"') =>
@@ -129,94 +131,101 @@ const access = z.strictObject({
   htpasswd: z.string().min(1),
 });
 
-export const configSchema = z.strictObject({
-  dataDir: z.string().min(1).prefault("./data"),
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).prefault("info"),
-  listen: z
-    .strictObject({
-      http: listenAddress.prefault("0.0.0.0:5000"),
-      https: listenAddress.prefault("0.0.0.0:443"),
-      dns: listenAddress.prefault("0.0.0.0:53"),
-      admin: listenAddress.prefault("127.0.0.1:9090"),
-    })
-    .prefault({}),
-  workers: z.number().int().min(1).max(64).prefault(1),
-  upstreamCaFile: z.string().min(1).nullable().prefault(null),
-  upstreamDns: z
-    .string()
-    .refine((v) => parseDnsServer(v) !== undefined, { message: 'expected "ip:port" such as "8.8.8.8:53"' })
-    .prefault("8.8.8.8:53")
-    .transform((v) => parseDnsServer(v) as HostPort),
-  upstreamProxy: z
-    .url({ protocol: /^https?$/ })
-    .nullable()
-    .prefault(null),
-  upstreamTimeouts: z
-    .strictObject({
-      connect: duration().prefault("10s"),
-      headers: duration().prefault("30s"),
-      body: duration().prefault("60s"),
-    })
-    .prefault({}),
-  defaultRegistry: z.string().prefault("docker.io"),
-  offline: z.boolean().prefault(false),
-  rateLimitReserve: z.number().int().min(0).prefault(10),
-  tls: z
-    .strictObject({
-      caCertFile: z.string().min(1).nullable().prefault(null),
-      caKeyFile: z.string().min(1).nullable().prefault(null),
-      extraNames: z.array(z.string().min(1)).prefault([]),
-      leafValidity: duration().prefault("90d"),
-      renewBefore: duration().prefault("30d"),
-    })
-    .prefault({}),
-  dns: z
-    .strictObject({
-      answer: z.array(ip).prefault([]),
-      ttl: z.number().int().min(0).max(86400).prefault(30),
-      extraNames: z.array(hostName).prefault([]),
-      allow: z
-        .array(cidr)
-        .prefault([
-          "127.0.0.0/8",
-          "::1/128",
-          "10.0.0.0/8",
-          "172.16.0.0/12",
-          "192.168.0.0/16",
-          "fc00::/7",
-          "fe80::/10",
-        ]),
-      failOpen: z.boolean().prefault(true),
-      rateLimit: z.number().int().min(0).prefault(500),
-    })
-    .prefault({}),
-  access: access.optional(),
-  admin: z.strictObject({ token: z.string().min(1).nullable().prefault(null) }).prefault({}),
-  cache: z
-    .strictObject({
-      maxSize: size.nullable().prefault(null),
-      minFree: size.prefault("1GiB"),
-      fillTimeout: duration().prefault("30m"),
-      evictInterval: duration().prefault("30s"),
-      scrubInterval: duration().nullable().prefault("24h"),
-      scrubRate: size.prefault("16MiB"),
-      prefetch: z.number().int().min(0).max(64).prefault(4),
-    })
-    .prefault({}),
-  limits: z
-    .strictObject({
-      // No write progress to a client for this long: its connection (HTTP/2: its stream) is closed.
-      sendTimeout: duration().prefault("2m"),
-      maxConnections: z.number().int().min(1).max(1_000_000).prefault(4096),
-    })
-    .prefault({}),
-  registries: z
-    .record(hostName, registry)
-    .prefault(DEFAULT_REGISTRIES)
-    .refine((r) => Object.keys(r).length > 0, {
-      message: "configure at least one registry",
-    }),
-});
+export const configSchema = z
+  .strictObject({
+    dataDir: z.string().min(1).prefault("./data"),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).prefault("info"),
+    listen: z
+      .strictObject({
+        http: listenAddress.prefault("0.0.0.0:5000"),
+        https: listenAddress.prefault("0.0.0.0:443"),
+        dns: listenAddress.prefault("0.0.0.0:53"),
+        admin: listenAddress.prefault("127.0.0.1:9090"),
+      })
+      .prefault({}),
+    workers: z.number().int().min(1).max(64).prefault(1),
+    upstreamCaFile: z.string().min(1).nullable().prefault(null),
+    upstreamDns: z
+      .string()
+      .refine((v) => parseDnsServer(v) !== undefined, { message: 'expected "ip:port" such as "8.8.8.8:53"' })
+      .prefault("8.8.8.8:53")
+      .transform((v) => parseDnsServer(v) as HostPort),
+    upstreamProxy: z
+      .url({ protocol: /^https?$/ })
+      .nullable()
+      .prefault(null),
+    upstreamTimeouts: z
+      .strictObject({
+        connect: duration().prefault("10s"),
+        headers: duration().prefault("30s"),
+        body: duration().prefault("60s"),
+      })
+      .prefault({}),
+    defaultRegistry: z.string().prefault("docker.io"),
+    offline: z.boolean().prefault(false),
+    rateLimitReserve: z.number().int().min(0).prefault(10),
+    tls: z
+      .strictObject({
+        caCertFile: z.string().min(1).nullable().prefault(null),
+        caKeyFile: z.string().min(1).nullable().prefault(null),
+        extraNames: z.array(z.string().min(1)).prefault([]),
+        leafValidity: duration().prefault("90d"),
+        renewBefore: duration().prefault("30d"),
+      })
+      .prefault({}),
+    dns: z
+      .strictObject({
+        answer: z.array(ip).prefault([]),
+        ttl: z.number().int().min(0).max(86400).prefault(30),
+        extraNames: z.array(hostName).prefault([]),
+        allow: z
+          .array(cidr)
+          .prefault([
+            "127.0.0.0/8",
+            "::1/128",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fc00::/7",
+            "fe80::/10",
+          ]),
+        failOpen: z.boolean().prefault(true),
+        rateLimit: z.number().int().min(0).prefault(500),
+      })
+      .prefault({}),
+    access: access.optional(),
+    admin: z.strictObject({ token: z.string().min(1).nullable().prefault(null) }).prefault({}),
+    cache: z
+      .strictObject({
+        maxSize: size.nullable().prefault(null),
+        minFree: size.prefault("1GiB"),
+        fillTimeout: duration().prefault("30m"),
+        evictInterval: duration().prefault("30s"),
+        scrubInterval: duration().nullable().prefault("24h"),
+        scrubRate: size.prefault("16MiB"),
+        prefetch: z.number().int().min(0).max(64).prefault(4),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        // No write progress to a client for this long: its connection (HTTP/2: its stream) is closed.
+        sendTimeout: duration().prefault("2m"),
+        maxConnections: z.number().int().min(1).max(1_000_000).prefault(4096),
+      })
+      .prefault({}),
+    registries: z
+      .record(hostName, registry)
+      .prefault(DEFAULT_REGISTRIES)
+      .refine((r) => Object.keys(r).length > 0, {
+        message: "configure at least one registry",
+      }),
+    /** Managed mirror: upstream tags copied into hosted registries with history (docs/mirror.md). */
+    mirror: mirrorSchema,
+  })
+  .superRefine((c, ctx) => {
+    for (const issue of resolveMirrorEntries(c.mirror, c).issues)
+      ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
