@@ -48,7 +48,7 @@ export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
     const reference = c.req.param("reference");
     ev.reference = reference;
     const target = targetOf(c, deps, c.req.param("name"));
-    await authorize(c, deps.authenticator, target, "pull");
+    await authorize(c, deps.authenticator, target, "pull", reference);
     const content = await target.registry.manifest(target.repository, pullReference(reference), {
       head: c.req.method === "HEAD",
       accept: parseAccept(c.req.header("accept")),
