@@ -31,6 +31,8 @@ export interface InterceptionOptions {
   dnsAllow?: string[];
   /** Upstream reference (without registry) -> layout tag, pushed before wharf starts. */
   images: { hub: Record<string, string>; ghcr: Record<string, string>; gitlab: Record<string, string> };
+  /** More wharf config: `registries` entries are added to the three proxied ones, the rest is merged. */
+  wharfConfig?: { registries?: Record<string, unknown> } & Record<string, unknown>;
 }
 
 export interface BuilderOptions {
@@ -51,6 +53,8 @@ export interface WharfRequest {
   method: string;
   status: number;
   outcome: string;
+  bytes?: number;
+  errorCode?: string;
 }
 
 export interface InterceptionWorld {
@@ -132,6 +136,7 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
       for (const [ref, tag] of Object.entries(refs)) await pushLayout(tag, `${hosts[key]}/${ref}`, access);
 
     const allow = (o.dnsAllow ?? []).map((h) => `${topo.hosts[h]?.ip}/32`);
+    const { registries: extraRegistries, ...extraConfig } = o.wharfConfig ?? {};
     const wharf = await startWharf({
       netns: topo.hosts.gw?.ns,
       nameserver: ip.dns,
@@ -147,7 +152,9 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
           },
           "ghcr.io": { upstream: "https://ghcr.io" },
           "registry.gitlab.com": { upstream: "https://registry.gitlab.com" },
+          ...extraRegistries,
         },
+        ...extraConfig,
       },
     });
     stops.push(() => wharf.stop());
