@@ -102,7 +102,7 @@ export class OciPushClient {
       signal: AbortSignal.timeout(this.#timeoutMs),
     };
     if (o.body !== undefined) {
-      init.body = o.body as BodyInit;
+      init.body = o.body as RequestInit["body"];
       if (!(o.body instanceof Buffer)) init.duplex = "half";
     }
     const res = await fetch(this.url(path), init);
