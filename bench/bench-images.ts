@@ -49,6 +49,8 @@ export async function benchImages(bigMiB: number, midMiB: number): Promise<Bench
   for (const tag of tags) refs[tag] = `library/${tag}:latest`;
   // The tag-TTL figure gets a repository of its own, so its short TTL touches nothing else.
   refs.ttl = "library/ttl:latest";
+  // ...and the revalidation-storm figure one whose tags are checked upstream on every pull
+  refs.always = "library/always:latest";
   return { layout, big, bigLayer, fillLayer, refs };
 }
 
@@ -58,7 +60,7 @@ export async function pushBenchImages(
   host: string,
   access: { certDir: string; hosts: Record<string, string> },
 ): Promise<void> {
-  const sources: Record<string, string> = { ttl: "busybox" };
+  const sources: Record<string, string> = { ttl: "busybox", always: "busybox" };
   await Promise.all(
     Object.entries(images.refs).map(([tag, ref]) =>
       runSkopeo(

@@ -11,6 +11,7 @@ import { makeTempDir, type TempDir } from "../test/support/temp-dir.ts";
 import { REPO_ROOT } from "../test/support/wharf-process.ts";
 import type { ContenderName } from "./contenders.ts";
 import type { Figure } from "./figure.ts";
+import { STORM_RSS_BOUND_MIB } from "./figures-storm.ts";
 
 interface BenchJson {
   contenders: ContenderName[];
@@ -46,7 +47,23 @@ describe("bench --quick", () => {
   it("measures every figure for every contender", () => {
     expect(result.contenders).toEqual(["wharf", "distribution", "nginx", "direct"]);
     const ids = result.figures.map((f) => f.id);
-    expect(ids).toEqual(["1", "1b", "1c", "2a", "2b", "2c", "3a", "3b", "4a", "4b", "5", "6a", "6b"]);
+    expect(ids).toEqual([
+      "1",
+      "1b",
+      "1c",
+      "2a",
+      "2b",
+      "2c",
+      "3a",
+      "3b",
+      "4a",
+      "4b",
+      "5",
+      "6a",
+      "6b",
+      "7a",
+      "7b",
+    ]);
     for (const f of result.figures) {
       for (const c of result.contenders) {
         expect(Number.isFinite(f.values[c]), `figure ${f.id}, ${c}`).toBe(true);
@@ -75,6 +92,17 @@ describe("bench --quick", () => {
       expect(figure(id).cells?.wharf, id).not.toMatch(/failed/);
       expect(figure(id).holds, id).toBe(true);
     }
+  });
+
+  it("a tagTtl 0 tag under 200 streams: no failed pull, few upstream requests, bounded RSS", () => {
+    const cell = figure("7a").cells?.wharf ?? "";
+    expect(cell).not.toMatch(/failed/);
+    const m = /upstream (\d+) GET \+ (\d+) HEAD for ≥ (\d+) pulls/.exec(cell);
+    expect(m, cell).not.toBeNull();
+    const [get, head, pulls] = (m as RegExpExecArray).slice(1).map(Number) as [number, number, number];
+    expect(head).toBeGreaterThanOrEqual(1);
+    expect((get + head) * 10).toBeLessThanOrEqual(pulls);
+    expect(figure("7b").values.wharf).toBeLessThanOrEqual(STORM_RSS_BOUND_MIB);
   });
 
   it("peak RSS with 8 concurrent pulls stays within 150 MiB", () => {

@@ -22,6 +22,8 @@ export const HOST_NAMES: Readonly<Record<ContenderName, string>> = {
 /** Repository whose tag gets the short TTL (figure 6); every other tag stays fresh for an hour. */
 export const TTL_REPOSITORY = "library/ttl";
 export const SHORT_TTL_SECONDS = 2;
+/** Repository whose tag has tagTtl 0: checked upstream on every pull (figure 7). */
+export const ALWAYS_REPOSITORY = "library/always";
 
 export interface Contender {
   readonly name: ContenderName;
@@ -105,7 +107,10 @@ function wharfConfig(ctx: ContenderContext, ip: string): Record<string, unknown>
       [host]: {
         upstream: `https://${ctx.upstream.host}`,
         tagTtl: "1h",
-        repositories: [{ match: TTL_REPOSITORY, tagTtl: `${SHORT_TTL_SECONDS}s` }],
+        repositories: [
+          { match: TTL_REPOSITORY, tagTtl: `${SHORT_TTL_SECONDS}s` },
+          { match: ALWAYS_REPOSITORY, tagTtl: 0 },
+        ],
       },
     },
   };

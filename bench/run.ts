@@ -1,6 +1,6 @@
 // wharf against distribution's proxy, nginx proxy_cache and direct pulls (issue 9), on this
 // machine, over TLS on loopback. `node bench/run.ts [--quick] [--only wharf,nginx]
-// [--figures 1,2,3,4,6] [--cpu-prof DIR] [--no-write] [--json FILE]`. Prints one table and writes it
+// [--figures 1,2,3,4,6,7] [--cpu-prof DIR] [--no-write] [--json FILE]`. Prints one table and writes it
 // into bench/results.md (and, with --json, the figures as JSON for bench/bench.test.ts). Every process it starts is stopped at the end (also on Ctrl-C).
 import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
@@ -10,6 +10,7 @@ import { type BenchWorld, startBenchWorld } from "./bench-world.ts";
 import { CONTENDERS, type ContenderName } from "./contenders.ts";
 import type { Figure, RunPlan } from "./figure.ts";
 import { manifestRates, tagRevalidation } from "./figures-requests.ts";
+import { revalidationStorm } from "./figures-storm.ts";
 import { coldPulls, concurrentFill, warmThroughput } from "./figures-transfer.ts";
 import { markdownTable, runSummary, textTable, writeResults } from "./report.ts";
 
@@ -44,6 +45,7 @@ const STEPS: [string, Step][] = [
   ["2", warmThroughput],
   ["3", manifestRates],
   ["6", tagRevalidation],
+  ["7", revalidationStorm],
   ["4", concurrentFill],
 ];
 

@@ -14,9 +14,20 @@ export const ERROR_CODES = {
   MANIFEST_UNKNOWN: { status: 404, oci: "MANIFEST_UNKNOWN" },
   MANIFEST_INVALID: { status: 400, oci: "MANIFEST_INVALID" },
   BLOB_UNKNOWN: { status: 404, oci: "BLOB_UNKNOWN" },
+  BLOB_UPLOAD_UNKNOWN: { status: 404, oci: "BLOB_UPLOAD_UNKNOWN" },
+  BLOB_UPLOAD_INVALID: { status: 400, oci: "BLOB_UPLOAD_INVALID" },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, oci: "MANIFEST_BLOB_UNKNOWN" },
+  // The spec asks for 413 above a registry's manifest size limit ("Pushing Manifests"); the
+  // error-code table has no code of its own for it.
+  MANIFEST_TOO_LARGE: { status: 413, oci: "MANIFEST_INVALID" },
+  SIZE_INVALID: { status: 400, oci: "SIZE_INVALID" },
   DIGEST_INVALID: { status: 400, oci: "DIGEST_INVALID" },
   TAG_INVALID: { status: 400, oci: "TAG_INVALID" },
+  /** `?n=` that is not a count (distribution's code for it). */
+  PAGINATION_NUMBER_INVALID: { status: 400, oci: "PAGINATION_NUMBER_INVALID" },
   RANGE_INVALID: { status: 416, oci: "RANGE_INVALID" },
+  /** A request body over wharf's limit (spec, "Pushing Manifests": 413 for too large a manifest). */
+  TOO_LARGE: { status: 413, oci: "SIZE_INVALID" },
   UNAUTHORIZED: { status: 401, oci: "UNAUTHORIZED" },
   DENIED: { status: 403, oci: "DENIED" },
   UNSUPPORTED: { status: 405, oci: "UNSUPPORTED" },

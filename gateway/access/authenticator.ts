@@ -22,10 +22,22 @@ export interface Authenticator {
    * carries the granted scopes). Undefined when no header was sent. Throws
    * WharfError("UNAUTHORIZED") when a header was sent but is not valid (wrong password, expired
    * or foreign token). Never logs or echoes the credential.
+   * With `host` (the host the client reached, as passed to challenge()), a Bearer token must have
+   * been issued for that host: a token fetched for one registry name opens nothing under another.
+   * On a throw for a `Bearer` header, answer with challenge({ …, error: "invalid_token" }) so the
+   * client fetches a new token (RFC 6750 section 3.1).
    */
-  identify(authorization: string | undefined): Promise<Identified | undefined>;
-  /** The `WWW-Authenticate` value for a 401 asking for `scope`, for a client that reached `host`. */
-  challenge(opts: { host: string; scope?: Scope; error?: "invalid_token" | "insufficient_scope" }): string;
+  identify(authorization: string | undefined, opts?: { host?: string }): Promise<Identified | undefined>;
+  /**
+   * The `WWW-Authenticate` value for a 401 asking for `scope`, for a client that reached `host`.
+   * `scheme` is the realm's: "https" (the default) on the TLS gateway, "http" on the plain-HTTP listener.
+   */
+  challenge(opts: {
+    host: string;
+    scope?: Scope;
+    error?: "invalid_token" | "insufficient_scope";
+    scheme?: "http" | "https";
+  }): string;
   /** The token endpoint's routes, mounted by the gateway at TOKEN_PATH on every listener. */
   readonly routes: Hono;
 }

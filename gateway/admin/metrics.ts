@@ -26,6 +26,47 @@ export function byteSource(outcome: RequestEvent["outcome"]): "cache" | "coalesc
   return undefined;
 }
 
+/** Live connection counts by listener (server/connection-limits.ts ConnectionStats). */
+export interface ConnectionCounts {
+  readonly open: Readonly<Record<string, number>>;
+  readonly refused: Readonly<Record<string, number>>;
+  readonly sendTimeouts: Readonly<Record<string, number>>;
+}
+
+/** Adds the listeners' connection gauge and counters (limits.*) to `registry`; read when scraped. */
+export function registerConnectionMetrics(registry: Registry, counts: ConnectionCounts): void {
+  const registers = [registry];
+  const fromCounts = (values: Readonly<Record<string, number>>) =>
+    function collect(this: Gauge<"listener"> | Counter<"listener">) {
+      this.reset();
+      for (const [listener, n] of Object.entries(values)) {
+        if (this instanceof Gauge) this.set({ listener }, n);
+        else this.inc({ listener }, n);
+      }
+    };
+  new Gauge({
+    name: "wharf_connections_open",
+    help: "Client connections open now, by listener (https, http); bounded by limits.maxConnections",
+    labelNames: ["listener"] as const,
+    registers,
+    collect: fromCounts(counts.open),
+  });
+  new Counter({
+    name: "wharf_connections_refused_total",
+    help: "Connections closed at accept because limits.maxConnections were open, by listener",
+    labelNames: ["listener"] as const,
+    registers,
+    collect: fromCounts(counts.refused),
+  });
+  new Counter({
+    name: "wharf_send_timeouts_total",
+    help: "Responses torn down because the client made no progress for limits.sendTimeout, by listener",
+    labelNames: ["listener"] as const,
+    registers,
+    collect: fromCounts(counts.sendTimeouts),
+  });
+}
+
 const BREAKER_OPEN = { closed: 0, "half-open": 0.5, open: 1 } as const;
 
 export function createMetrics(
@@ -140,7 +181,8 @@ export function createMetrics(
     labelNames: ["registry"] as const,
     registers,
     collect() {
-      for (const r of source.registries()) this.set({ registry: r.name }, BREAKER_OPEN[r.breaker]);
+      for (const r of source.registries())
+        if (r.kind !== "hosted") this.set({ registry: r.name }, BREAKER_OPEN[r.breaker]);
     },
   });
 

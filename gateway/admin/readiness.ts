@@ -10,7 +10,10 @@ export interface ReadinessCheck {
 export type Readiness = () => Promise<ReadinessCheck[]>;
 
 export function createReadiness(opts: {
-  /** cache/store-health.ts StoreHealth: writes, syncs and deletes a file in dataDir/tmp every few seconds. */
+  /**
+   * cache/store-health.ts StoreHealth: free space against cache.minFree, then a file written, synced
+   * and deleted in dataDir/tmp every few seconds; `lastError` says why writes stop ("disk full: …").
+   */
   store: { readonly writable: boolean; readonly lastError?: string | undefined };
   /** Undefined until the CA is loaded; omit when the TLS gateway is off. */
   ca?: () => object | undefined;

@@ -39,8 +39,11 @@ describe("log redaction", () => {
       "Bearer req-7",
       "Bearer cap-8",
       "pw-secret-9",
+      "at-10",
+      "rt-11",
     ];
     log.info({ password: secrets[0], token: secrets[1], authorization: secrets[2] }, "top level");
+    log.info({ body: { access_token: "at-10", refresh_token: "rt-11" } }, "token response");
     log.info(
       { auth: { username: "alice", password: secrets[3] }, upstream: { token: secrets[4] } },
       "one level down",
@@ -53,7 +56,7 @@ describe("log redaction", () => {
       { credentials: { username: "alice", password: new Secret(secrets[8] as string) } },
       "credentials object",
     );
-    const lines = await readLines(file, 6);
+    const lines = await readLines(file, 7);
     const text = JSON.stringify(lines);
     for (const s of secrets) expect(text, s).not.toContain(s);
     // Redacted, not dropped: the operator sees that a value was there; other fields stay intact.
@@ -62,13 +65,13 @@ describe("log redaction", () => {
       token: "[Redacted]",
       authorization: "[Redacted]",
     });
-    expect(lines[1]).toMatchObject({
+    expect(lines[2]).toMatchObject({
       auth: { username: "alice", password: "[Redacted]" },
       upstream: { token: "[Redacted]" },
     });
-    expect(lines[2]).toMatchObject({ headers: { authorization: "[Redacted]", accept: "application/json" } });
-    expect(lines[3]).toMatchObject({ req: { method: "GET", headers: { authorization: "[Redacted]" } } });
-    expect(lines[5]).toMatchObject({
+    expect(lines[3]).toMatchObject({ headers: { authorization: "[Redacted]", accept: "application/json" } });
+    expect(lines[4]).toMatchObject({ req: { method: "GET", headers: { authorization: "[Redacted]" } } });
+    expect(lines[6]).toMatchObject({
       registry: "ghcr.io",
       credentials: { username: "alice", password: "[Redacted]" },
     });

@@ -12,6 +12,7 @@ import { isWharfError, WharfError } from "../errors.ts";
 import { type Digest, digestHasher } from "../oci/digest.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { FillReader } from "./fill-body.ts";
+import { storeUnavailable } from "./store-errors.ts";
 
 export interface FillSource {
   body: Readable;
@@ -40,7 +41,7 @@ function fillFailure(e: unknown): Error {
   if (isWharfError(e)) return e;
   const err = e instanceof Error ? e : new Error(String(e));
   if (typeof (err as NodeJS.ErrnoException).syscall === "string")
-    return new WharfError("STORE_UNAVAILABLE", `cache write failed: ${err.message}`, { cause: err });
+    return storeUnavailable(`cache write failed: ${err.message}`, err);
   return new WharfError("UPSTREAM_UNAVAILABLE", `upstream body broke off: ${err.message}`, { cause: err });
 }
 
@@ -94,15 +95,20 @@ export class BlobFill extends EventEmitter {
 
   async #run(openSource: (signal: AbortSignal) => Promise<FillSource>): Promise<number> {
     let fh: FileHandle | undefined;
-    // the temporary file and the upstream request are opened side by side
-    const opening = open(this.tempPath, "wx", 0o640);
-    opening.catch(() => {});
     let source: FillSource | undefined;
     try {
+      // a store known not to take writes refuses before upstream is asked (503, nothing recorded);
+      // a healthy one costs the fill no wait here: the length is checked once upstream answers
+      if (!this.#store.writable) await this.#store.ensureRoom(0);
+      // the temporary file and the upstream request are opened side by side
+      const opening = open(this.tempPath, "wx", 0o640);
+      opening.catch(() => {});
       source = await openSource(this.#abort.signal).finally(async () => {
         fh = await opening.catch(() => undefined);
       });
       fh = fh ?? (await opening);
+      // refused up front when the declared length would not fit: never a client's 200 cut short
+      if (source.size !== undefined) await this.#store.ensureRoom(source.size);
       this.size = source.size;
       this.#markStarted();
       this.emit("progress");
@@ -172,6 +178,7 @@ export class BlobFill extends EventEmitter {
           ? this.#abort.signal.reason
           : e;
       this.error = fillFailure(reason);
+      this.#store.noteWriteFailure("a blob fill", reason);
       this.state = "failed";
       this.#markStarted();
       this.emit("progress");

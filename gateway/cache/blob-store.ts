@@ -7,10 +7,20 @@ import { constants, createReadStream, type ReadStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Digest } from "../oci/digest.ts";
+import type { BlobStore as BlobStoreApi, BlobWriter } from "../store/blob-store-api.ts";
+import { beginFsBlobWrite } from "../store/fs-blob-writer.ts";
 
-export class BlobStore {
+/** Asked before new content is written, told when a write failed (StoreHealth). */
+export interface StoreGuard {
+  readonly writable: boolean;
+  ensureRoom(bytes: number): Promise<void>;
+  noteWriteFailure(what: string, e: unknown): boolean;
+}
+
+export class BlobStore implements BlobStoreApi {
   readonly root: string;
   readonly tmpDir: string;
+  guard: StoreGuard | undefined;
 
   constructor(dataDir: string) {
     this.root = join(dataDir, "blobs");
@@ -23,6 +33,21 @@ export class BlobStore {
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true, mode: 0o750 });
     return 0;
+  }
+
+  /** False while the store is known to be full, read-only or failing. */
+  get writable(): boolean {
+    return this.guard?.writable ?? true;
+  }
+
+  /** Throws a 503 (Retry-After) when `bytes` more would leave less than cache.minFree free. */
+  async ensureRoom(bytes: number): Promise<void> {
+    await this.guard?.ensureRoom(bytes);
+  }
+
+  /** Reports a failed write (true when it was store trouble: full, read-only, I/O). */
+  noteWriteFailure(what: string, e: unknown): boolean {
+    return this.guard?.noteWriteFailure(what, e) ?? false;
   }
 
   pathOf(d: Digest): string {
@@ -68,6 +93,11 @@ export class BlobStore {
     const target = this.pathOf(d);
     await mkdir(join(target, ".."), { recursive: true, mode: 0o750 });
     await rename(tempPath, target);
+  }
+
+  /** A streamed write: temporary file, digest checked, then `commit` above (store/fs-blob-writer.ts). */
+  begin(d: Digest): Promise<BlobWriter> {
+    return beginFsBlobWrite(this, d);
   }
 
   /** Writes small verified content (a manifest) atomically. */

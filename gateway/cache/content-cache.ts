@@ -1,5 +1,8 @@
 // The shared, content-addressed cache: blob files + metadata + the fills in flight + which blobs
 // are being streamed right now (eviction never deletes those). Every registry backend uses one.
+import { createHash } from "node:crypto";
+import { mkdir, rename } from "node:fs/promises";
+import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Logger } from "../log.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
@@ -7,6 +10,8 @@ import { BlobFill, type FillSource } from "./blob-fill.ts";
 import { BlobStore } from "./blob-store.ts";
 import { type FileBody, storedFileBody } from "./file-body.ts";
 import type { MetadataDb } from "./metadata-db.ts";
+import { storeProblem } from "./store-errors.ts";
+import { StoreHealth } from "./store-health.ts";
 
 /** Access times are written at most this often per blob, to keep hits cheap. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -29,6 +34,12 @@ interface StoredManifestBody {
 export class ContentCache {
   readonly store: BlobStore;
   readonly db: MetadataDb;
+  readonly health: StoreHealth;
+  readonly #dataDir: string;
+  /** Blobs whose file is gone but whose record could not be deleted yet (a full disk): size by digest. */
+  readonly pendingDeletes = new Map<string, number>();
+  /** Digests another process on this dataDir is serving (a server, asked by `wharf cache gc`). */
+  inUseElsewhere: () => Promise<ReadonlySet<string>> = async () => new Set();
   readonly fills = new Map<string, BlobFill>();
   readonly #inUse = new Map<string, number>();
   readonly #touched = new Map<string, number>();
@@ -50,9 +61,15 @@ export class ContentCache {
     log: Logger;
     now?: () => number;
     fillTimeoutMs: number;
+    /** cache.minFree: fills that would leave less free space are refused. */
+    minFree?: number;
   }) {
+    this.#dataDir = opts.dataDir;
     this.store = new BlobStore(opts.dataDir);
     this.db = opts.db;
+    this.health = new StoreHealth(this.store.tmpDir, { minFree: opts.minFree, log: opts.log });
+    this.store.guard = this.health;
+    this.db.onWriteFailure = (what, e) => this.health.noteWriteFailure(what, e);
     this.#log = opts.log;
     this.#now = opts.now ?? Date.now;
     this.#fillTimeoutMs = opts.fillTimeoutMs;
@@ -63,11 +80,21 @@ export class ContentCache {
     const rec = this.db.getBlob(d.value);
     const size = await this.store.size(d);
     if (size === undefined) {
-      if (rec) this.db.deleteBlob(d.value);
+      if (rec) this.#bestEffort(() => this.db.deleteBlob(d.value));
       return undefined;
     }
-    if (!rec) this.db.putBlob(d.value, size, null, this.#now());
+    // the file is the truth: it is served even when its record cannot be written now
+    if (!rec) this.#bestEffort(() => this.db.putBlob(d.value, size, null, this.#now()));
     return size;
+  }
+
+  /** Runs a metadata write a hit can do without (StoreHealth has logged why it failed). */
+  #bestEffort(write: () => void): void {
+    try {
+      write();
+    } catch (e) {
+      if (!storeProblem(e)) throw e;
+    }
   }
 
   touch(d: Digest): void {
@@ -93,6 +120,11 @@ export class ContentCache {
 
   isInUse(digest: string): boolean {
     return (this.#inUse.get(digest) ?? 0) > 0 || this.fills.has(digest);
+  }
+
+  /** Every digest being streamed or filled now (what the data-dir lock tells `wharf cache gc`). */
+  inUseDigests(): string[] {
+    return [...new Set([...this.#inUse.keys(), ...this.fills.keys()])];
   }
 
   /** Marks `digest` in use until the returned function is called (idempotent). */
@@ -135,15 +167,21 @@ export class ContentCache {
     const fill = new BlobFill(this.store, d, openSource, this.#fillTimeoutMs);
     this.fills.set(d.value, fill);
     fill.done
-      .then(
-        (size) => {
+      .then(async (size) => {
+        try {
           this.db.putBlob(d.value, size, null, this.#now());
-          this.#log.debug({ digest: d.value, size, ms: Date.now() - fill.startedAt }, "blob stored");
-          this.onFill?.({ bytes: size, ms: Date.now() - fill.startedAt, ok: true });
-          this.onStored?.(size);
-        },
-        (err: Error) =>
-          this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached"),
+        } catch (e) {
+          // its clients had their verified bytes; a file without a record would escape eviction,
+          // so it goes too unless a client still reads it (a hit then records it again)
+          if (!this.#inUse.has(d.value)) await this.store.remove(d).catch(() => {});
+          throw e;
+        }
+        this.#log.debug({ digest: d.value, size, ms: Date.now() - fill.startedAt }, "blob stored");
+        this.onFill?.({ bytes: size, ms: Date.now() - fill.startedAt, ok: true });
+        this.onStored?.(size);
+      })
+      .catch((err: Error) =>
+        this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached"),
       )
       .finally(() => {
         if (this.fills.get(d.value) === fill) this.fills.delete(d.value);
@@ -161,7 +199,13 @@ export class ContentCache {
     }
     const body = await this.store.read(d);
     if (!body) {
-      if (this.db.getBlob(d.value)) this.db.deleteBlob(d.value);
+      if (this.db.getBlob(d.value)) this.#bestEffort(() => this.db.deleteBlob(d.value));
+      return undefined;
+    }
+    // a manifest is read whole anyway: hashing it costs little and a file changed on disk is
+    // refetched instead of served
+    if (d.algorithm === "sha256" && createHash("sha256").update(body).digest("hex") !== d.hex) {
+      await this.quarantine(d.value, "manifest read");
       return undefined;
     }
     const rec = this.db.getBlob(d.value);
@@ -210,12 +254,51 @@ export class ContentCache {
     this.#manifestBytes -= m.body.length;
   }
 
+  /**
+   * Deletes a blob: the file first (that is what frees space), then its record. On a full disk the
+   * record delete can fail; it is then kept in `pendingDeletes` and retried (flushPendingDeletes).
+   */
   async remove(digest: string): Promise<boolean> {
     if (this.isInUse(digest)) return false;
+    const size = this.db.getBlob(digest)?.size ?? 0;
     await this.store.remove(parseDigest(digest));
-    this.db.deleteBlob(digest);
     this.#touched.delete(digest);
     this.#forget(digest);
+    try {
+      this.db.deleteBlob(digest);
+    } catch (e) {
+      if (!storeProblem(e)) throw e;
+      this.pendingDeletes.set(digest, size);
+    }
     return true;
+  }
+
+  /** Retries record deletes that a full disk refused; stops at the first that still fails. */
+  flushPendingDeletes(): void {
+    for (const digest of this.pendingDeletes.keys()) {
+      try {
+        this.db.deleteBlob(digest);
+      } catch (e) {
+        if (!storeProblem(e)) throw e;
+        return;
+      }
+      this.pendingDeletes.delete(digest);
+    }
+  }
+
+  /** Moves a blob whose bytes no longer match its digest to dataDir/quarantine (never served again). */
+  async quarantine(digest: string, foundBy: string): Promise<void> {
+    const d = parseDigest(digest);
+    const dir = join(this.#dataDir, "quarantine");
+    try {
+      await mkdir(dir, { recursive: true });
+      await rename(this.store.pathOf(d), join(dir, digest.replace(":", "-")));
+    } catch {
+      await this.store.remove(d).catch(() => {});
+    }
+    this.#forget(digest);
+    this.#touched.delete(digest);
+    this.#bestEffort(() => this.db.deleteBlob(digest));
+    this.#log.error({ digest, foundBy }, "stored blob does not match its digest; quarantined");
   }
 }

@@ -1,9 +1,12 @@
 // Keeps the cache inside cache.maxSize and leaves cache.minFree on the disk, evicting whole blobs
 // by least recent access (a hit refreshes it). Blobs being filled or streamed are never removed.
-// Runs in the background: after stores that cross the budget, and on an interval.
-import { statfs } from "node:fs/promises";
+// Runs in the background: after stores that cross the budget, and on an interval. A disk filled
+// by something else than the cache is not "fixed" by throwing the whole cache away: when the
+// shortfall is bigger than everything evictable, wharf keeps its content and stays read-only.
+import { formatBytes } from "../config/units.ts";
 import type { Logger } from "../log.ts";
 import type { ContentCache } from "./content-cache.ts";
+import { freeBytes } from "./store-errors.ts";
 
 export interface EvictionResult {
   evicted: number;
@@ -25,6 +28,7 @@ export class Evictor {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<EvictionResult> | undefined;
   #again = false;
+  #warnedShortfall = false;
   onEvict: ((r: EvictionResult) => void) | undefined;
 
   constructor(opts: {
@@ -55,16 +59,7 @@ export class Evictor {
 
   /** Cheap check after a store; starts a background run when over budget. */
   noteStored(): void {
-    if (this.#maxSize !== null && this.#cache.db.totalSize().bytes > this.#maxSize) void this.run();
-  }
-
-  async #freeBytes(): Promise<number> {
-    try {
-      const s = await statfs(this.#dataDir);
-      return s.bavail * s.bsize;
-    } catch {
-      return Number.POSITIVE_INFINITY;
-    }
+    if (this.#maxSize !== null && this.#cache.db.evictableSize().bytes > this.#maxSize) void this.run();
   }
 
   /** One eviction pass (concurrent calls share it; a call during a run schedules one more). */
@@ -73,35 +68,57 @@ export class Evictor {
       this.#again = true;
       return this.#running;
     }
-    this.#running = this.#pass(opts.dryRun ?? false).finally(() => {
-      this.#running = undefined;
-      if (this.#again) {
-        this.#again = false;
-        void this.run();
-      }
-    });
+    this.#running = this.#pass(opts.dryRun ?? false)
+      .catch((e: Error) => {
+        // never fatal: a disk that refuses even deletes is retried on the next pass
+        this.#log.warn({ err: e.message }, "eviction pass failed; retrying later");
+        return { evicted: 0, bytes: 0, skippedInUse: 0 };
+      })
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again) {
+          this.#again = false;
+          void this.run();
+        }
+      });
     return this.#running;
   }
 
   async #pass(dryRun: boolean): Promise<EvictionResult> {
     const result: EvictionResult = { evicted: 0, bytes: 0, skippedInUse: 0 };
-    let { bytes } = this.#cache.db.totalSize();
-    let free = await this.#freeBytes();
+    const cache = this.#cache;
+    if (!dryRun) cache.flushPendingDeletes();
+    let bytes = cache.db.evictableSize().bytes;
+    for (const size of cache.pendingDeletes.values()) bytes -= size;
+    let free = await freeBytes(this.#dataDir);
     const overSize = () => this.#maxSize !== null && bytes > this.#maxSize;
-    const lowDisk = () => free < this.#minFree;
+    let lowDisk = () => free < this.#minFree;
+    if (lowDisk() && this.#minFree - free > bytes) {
+      if (!this.#warnedShortfall)
+        this.#log.warn(
+          { free: formatBytes(free), minFree: formatBytes(this.#minFree), cacheBytes: formatBytes(bytes) },
+          "disk is short of cache.minFree by more than the whole cache holds; keeping the cache, read-only",
+        );
+      this.#warnedShortfall = true;
+      lowDisk = () => false;
+    } else this.#warnedShortfall = false;
     if (!overSize() && !lowDisk()) return result;
     const target = this.#maxSize !== null ? this.#maxSize * LOW_WATERMARK : 0;
     const seen = new Set<string>();
     while ((this.#maxSize !== null && bytes > target) || lowDisk()) {
-      const batch = this.#cache.db.lruBlobs(BATCH + seen.size).filter((b) => !seen.has(b.digest));
+      const batch = cache.db
+        .lruBlobs(BATCH + seen.size + cache.pendingDeletes.size)
+        .filter((b) => !seen.has(b.digest) && !cache.pendingDeletes.has(b.digest));
       if (batch.length === 0) break;
+      // a server on this dataDir streams blobs that `wharf cache gc` must leave alone
+      const elsewhere = await cache.inUseElsewhere();
       for (const b of batch) {
         seen.add(b.digest);
-        if (this.#cache.isInUse(b.digest)) {
+        if (cache.isInUse(b.digest) || elsewhere.has(b.digest)) {
           result.skippedInUse++;
           continue;
         }
-        if (!dryRun && !(await this.#cache.remove(b.digest))) {
+        if (!dryRun && !(await cache.remove(b.digest))) {
           result.skippedInUse++;
           continue;
         }
@@ -112,6 +129,7 @@ export class Evictor {
         if (!((this.#maxSize !== null && bytes > target) || lowDisk())) break;
       }
     }
+    if (!dryRun) cache.flushPendingDeletes();
     if (result.evicted > 0) {
       this.#log.info(
         { ...result, dryRun, cacheBytes: bytes },

@@ -1,29 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { isWharfError } from "../errors.ts";
 import { RateLimits } from "./rate-limits.ts";
-import { parseRange } from "./registry-backend.ts";
 import { TagPolicy } from "./tag-policy.ts";
-
-describe("single byte ranges", () => {
-  it("parses start-end, open and suffix ranges", () => {
-    expect(parseRange(undefined, 100)).toBeUndefined();
-    expect(parseRange("bytes=0-9", 100)).toEqual({ start: 0, end: 9 });
-    expect(parseRange("bytes=90-", 100)).toEqual({ start: 90, end: 99 });
-    expect(parseRange("bytes=-10", 100)).toEqual({ start: 90, end: 99 });
-    expect(parseRange("bytes=50-500", 100)).toEqual({ start: 50, end: 99 });
-  });
-  it.each(["bytes=100-", "bytes=5-1", "bytes=0-1,5-6", "items=0-1", "bytes=-"])(
-    "refuses %s with 416",
-    (h) => {
-      try {
-        parseRange(h, 100);
-        expect.unreachable();
-      } catch (e) {
-        expect(isWharfError(e, "RANGE_INVALID")).toBe(true);
-      }
-    },
-  );
-});
 
 describe("tag freshness", () => {
   it("uses the first matching repository rule, else the registry TTL", () => {

@@ -1,4 +1,4 @@
-// Blobs fetched ahead of the client (registry-backend.ts decides which and when). A pull asks for
+// Blobs fetched ahead of the client (prefetch-planner.ts decides which and when). A pull asks for
 // an image's config and layers one after the other (skopeo) or a few at a time (docker: 3);
 // starting those fills early, a few in parallel, overlaps the upstream's per-blob latency instead
 // of paying it per request. A client asking for a blob joins its fill (single flight), so nothing

@@ -7,6 +7,8 @@ import { registerCaCommands } from "./ca-command.ts";
 import { registerCacheCommands } from "./cache-command.ts";
 import { registerClientConfigCommand } from "./client-config-command.ts";
 import { registerDoctorCommand } from "./doctor-command.ts";
+import { registerGcCommand } from "./gc-command.ts";
+import { registerMirrorCommands } from "./mirror-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 
 export const EXIT_OK = 0;
@@ -28,6 +30,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServeCommand(program);
   registerCacheCommands(program);
+  registerGcCommand(program);
+  registerMirrorCommands(program);
   registerCaCommands(program);
   registerClientConfigCommand(program);
   registerDoctorCommand(program);

@@ -101,6 +101,7 @@ export function buildConfig(
     if (a.password) a.password = "[redacted]";
   }
   config.dataDir = resolve(config.dataDir);
+  if (config.access) config.access.htpasswd = resolve(config.access.htpasswd);
   return { config: deepFreeze(config), credentials, source };
 }
 

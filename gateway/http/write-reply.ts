@@ -3,31 +3,44 @@
 // a buffer is refilled only once its write has completed, so at most two chunks are in flight (that
 // is the backpressure) and nothing is allocated per chunk (no garbage, flat memory). Other streamed
 // bodies are piped. A body that fails mid-way destroys the connection so the client sees an error
-// instead of a short or wrong download.
+// instead of a short or wrong download. A client that stops reading is caught by the listener's
+// send watchdog (send-watchdog.ts): this file marks when it waits on the client and counts progress.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type FileBody, isFileBody } from "../cache/file-body.ts";
-import type { Reply } from "../cache/registry-backend.ts";
+import type { Body } from "../registry/registry.ts";
+import { abortResponse, type SendWatch, unwatchSend, watchSend } from "./send-watchdog.ts";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" };
 
+/** A reply as written: status, headers and an optional body. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body?: Body;
+}
+
 /** Two of these per response: 8 concurrent pulls hold 8 MiB; larger chunks saved no CPU on loopback. */
 const CHUNK = 512 * 1024;
 
 /** Lets go of a body that will not be sent (HEAD, or an error before the first byte). */
-export function discardBody(body: Reply["body"]): void {
+export function discardBody(body: Body | undefined): void {
   if (body instanceof Readable) body.destroy();
   else if (isFileBody(body)) body.release();
 }
 
-function writeChunk(res: NodeResponse, chunk: Buffer): Promise<void> {
+function writeChunk(res: NodeResponse, chunk: Buffer, watch: SendWatch | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    (res as ServerResponse).write(chunk, (err) => (err ? reject(err) : resolve()));
+    (res as ServerResponse).write(chunk, (err) => {
+      if (watch) watch.ticks++;
+      if (err) reject(err);
+      else resolve();
+    });
   });
 }
 
@@ -41,6 +54,9 @@ export async function sendFile(res: NodeResponse, body: FileBody): Promise<numbe
   gone.catch(() => {});
   const onClose = () => onGone(new Error("response closed before the body was sent"));
   res.once("close", onClose);
+  // A write completes once the client has taken the bytes (the kernel or the HTTP/2 flow-control
+  // window accepted them); a client that stops reading leaves it pending until the watchdog fires.
+  const watch = watchSend(res);
   let fh: Awaited<ReturnType<FileBody["open"]>> | undefined;
   try {
     fh = await body.open();
@@ -51,21 +67,25 @@ export async function sendFile(res: NodeResponse, body: FileBody): Promise<numbe
     let i = 0;
     while (pos <= body.end) {
       if (pos >= limit) limit = await Promise.race([body.readable(pos), gone]);
+      if (watch) watch.blocked = true;
       await Promise.race([writes[i], gone]);
+      if (watch) watch.blocked = false;
       const buffer = buffers[i] as Buffer;
       const len = Math.min(CHUNK, limit - pos, body.end + 1 - pos);
       const { bytesRead } = await fh.read(buffer, 0, len, pos);
       if (bytesRead === 0) throw new Error(`file ended at ${pos}, before byte ${body.end}`);
-      const write = writeChunk(res, buffer.subarray(0, bytesRead));
+      const write = writeChunk(res, buffer.subarray(0, bytesRead), watch);
       write.catch(() => {});
       writes[i] = write;
       pos += bytesRead;
       i ^= 1;
     }
+    if (watch) watch.blocked = true;
     await Promise.race([Promise.all(writes), gone]);
     res.end();
     return pos - body.start;
   } finally {
+    unwatchSend(res, watch);
     res.off("close", onClose);
     await fh?.close().catch(() => {});
     body.release();
@@ -74,10 +94,8 @@ export async function sendFile(res: NodeResponse, body: FileBody): Promise<numbe
 
 function tearDown(res: NodeResponse): void {
   // Client went away, or the source failed (digest mismatch, upstream died): never complete
-  // the response; tear the connection (or HTTP/2 stream) down.
-  const r = res as ServerResponse & { stream?: { close(code: number): void } };
-  if (r.stream) r.stream.close(2);
-  else r.socket?.destroy();
+  // the response; tear the connection (or HTTP/2 stream, with INTERNAL_ERROR) down.
+  abortResponse(res, 2);
 }
 
 /** Sends `reply`; resolves with the body bytes written once the response has finished or failed. */
@@ -103,13 +121,19 @@ export async function writeReply(res: NodeResponse, reply: Reply, head: boolean)
     }
   }
   let bytes = 0;
+  // pipeline stops reading the source while the client does not drain, so "data" is the progress.
+  const watch = watchSend(res);
+  if (watch) watch.blocked = true;
   body.on("data", (chunk: Buffer) => {
     bytes += chunk.length;
+    if (watch) watch.ticks++;
   });
   try {
     await pipeline(body, res as ServerResponse);
   } catch {
     tearDown(res);
+  } finally {
+    unwatchSend(res, watch);
   }
   return bytes;
 }

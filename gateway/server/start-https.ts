@@ -9,6 +9,7 @@ import { LeafCertificates } from "../../certs/leaf-certificates.ts";
 import type { Config } from "../config/schema.ts";
 import type { RegistryRouter } from "../http/registry-router.ts";
 import type { Logger } from "../log.ts";
+import { type ConnectionStats, limitConnections, withSendWatchdog } from "./connection-limits.ts";
 import { createHttpsListener, type HttpsRequest, type HttpsResponse } from "./https-listener.ts";
 import { listenOn } from "./listen.ts";
 
@@ -35,7 +36,8 @@ export async function startHttps(opts: {
   router: RegistryRouter;
   log: Logger;
   requestListener: (req: HttpsRequest, res: HttpsResponse) => void;
-}): Promise<{ server: Http2SecureServer; leaves: LeafCertificates; address: string }> {
+  connections: ConnectionStats;
+}): Promise<{ server: Http2SecureServer; leaves: LeafCertificates; address: string; stop(): void }> {
   const { config } = opts;
   const log = opts.log.child({ component: "tls" });
   const leaves = new LeafCertificates({
@@ -48,15 +50,23 @@ export async function startHttps(opts: {
   });
   await leaves.prepare();
   leaves.start();
+  let requestListener = opts.requestListener;
   const server = createHttpsListener({
     certs: leaves,
-    requestListener: opts.requestListener,
+    requestListener: (req, res) => requestListener(req, res),
     onUnknownServername: (servername) =>
       log.info({ servername: servername.slice(0, 255) }, "TLS handshake refused: unknown server name"),
   });
+  const watchdog = limitConnections(server, {
+    listener: "https",
+    limits: { maxConnections: config.limits.maxConnections, sendTimeoutMs: config.limits.sendTimeout },
+    stats: opts.connections,
+    log,
+  });
+  requestListener = withSendWatchdog(watchdog, opts.requestListener);
   const listen = config.listen.https as { host: string; port: number };
   const a = await listenOn(server, listen.host, listen.port, "https");
   const address = `${a.address}:${a.port}`;
   log.info({ address, ca: opts.ca.fingerprint256 }, "TLS gateway listening");
-  return { server, leaves, address };
+  return { server, leaves, address, stop: () => watchdog.stop() };
 }

@@ -1,24 +1,30 @@
 // Starts every part of wharf from a loaded configuration and wires them together.
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
+import { createAuthenticator } from "../access/create-authenticator.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
+import { registerConnectionMetrics } from "../admin/metrics.ts";
+import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
 import { statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
-import { StoreHealth } from "../cache/store-health.ts";
+import { Scrubber } from "../cache/scrubber.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
 import { createRegistryApp } from "../http/registry-app.ts";
 import { RegistryRouter } from "../http/registry-router.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
+import { MirrorService } from "../mirror/mirror-service.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
+import { ConnectionStats } from "./connection-limits.ts";
 import { servernameOf } from "./https-listener.ts";
-import { listenOn } from "./listen.ts";
 import { startDns } from "./start-dns.ts";
+import { startHttp } from "./start-http.ts";
 import { loadCa, startHttps } from "./start-https.ts";
 import { VERSION } from "./version.ts";
 
@@ -37,7 +43,12 @@ export async function startWharf(
   log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
   if (config.workers > 1)
     log.warn({ workers: config.workers }, "workers > 1 is not implemented yet: serving from one process");
-  const opened = await openCache({ dataDir: config.dataDir, log, fillTimeoutMs: config.cache.fillTimeout });
+  const opened = await openCache({
+    dataDir: config.dataDir,
+    log,
+    fillTimeoutMs: config.cache.fillTimeout,
+    minFree: config.cache.minFree,
+  });
   const closers: (() => Promise<void> | void)[] = [() => opened.close()];
   const servers: Server[] = [];
   const addresses: Record<string, string> = {};
@@ -56,6 +67,16 @@ export async function startWharf(
     opened.cache.onStored = () => evictor.noteStored();
     evictor.start();
     closers.push(() => evictor.stop());
+    if (config.cache.scrubInterval !== null) {
+      const scrubber = new Scrubber({
+        cache: opened.cache,
+        log,
+        intervalMs: config.cache.scrubInterval,
+        bytesPerSecond: config.cache.scrubRate,
+      });
+      scrubber.start();
+      closers.push(() => scrubber.stop());
+    }
     const rateLimits = new RateLimits();
     const backends = buildBackends({
       loaded,
@@ -65,8 +86,15 @@ export async function startWharf(
       log,
       userAgent: `wharf/${VERSION}`,
     });
+    const mirrorEntries = resolveMirrorEntries(config.mirror, config).entries;
+    const mirror =
+      mirrorEntries.length > 0
+        ? new MirrorService({ entries: mirrorEntries, cache: opened.cache, registries: backends, log })
+        : undefined;
     const router = new RegistryRouter(config);
-    const storeHealth = new StoreHealth(opened.cache.store.tmpDir);
+    // a full or read-only disk does not stop the start: wharf serves what it has and refuses fills
+    // (503) until the store takes writes again; the probe logs why and /readyz reports it
+    const storeHealth = opened.cache.health;
     await storeHealth.probe();
     storeHealth.start();
     closers.push(() => storeHealth.stop());
@@ -80,6 +108,7 @@ export async function startWharf(
         version: VERSION,
         ca: () => ca,
         addresses,
+        ...(mirror && { mirror: () => mirror.status() }),
       }),
       readiness: createReadiness({
         store: storeHealth,
@@ -89,15 +118,35 @@ export async function startWharf(
       }),
       token: config.admin.token,
     });
+    const connections = new ConnectionStats();
+    registerConnectionMetrics(admin.metrics.registry, connections);
+    if (mirror) {
+      registerMirrorMetrics(admin.metrics.registry, () => mirror.status());
+      mirror.start();
+      closers.push(() => mirror.stop());
+    }
     evictor.onEvict = admin.onEviction;
     opened.cache.onFill = admin.onFill;
-    const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: admin.onRequest });
+    // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
+    const authenticator = await createAuthenticator({ config, log });
+    if (authenticator) closers.push(() => authenticator.close());
+    const app = createRegistryApp({
+      router,
+      registries: backends,
+      authenticator,
+      log,
+      servernameOf,
+      onRequest: admin.onRequest,
+    });
     const listener = getRequestListener(app.fetch);
     ca = await loadCa(config, log);
     if (config.listen.https) {
-      const https = await startHttps({ config, ca, router, log, requestListener: listener });
+      const https = await startHttps({ config, ca, router, log, requestListener: listener, connections });
       servers.push(https.server as unknown as Server);
-      closers.push(() => https.leaves.stop());
+      closers.push(
+        () => https.leaves.stop(),
+        () => https.stop(),
+      );
       addresses.https = https.address;
     }
     if (config.listen.dns) {
@@ -122,14 +171,10 @@ export async function startWharf(
     // The plain-HTTP endpoint opens last: clients (and health probes) that see it answer can rely
     // on every other listener being up.
     if (config.listen.http) {
-      const server = createServer(
-        { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 60_000, maxHeaderSize: 16 * 1024 },
-        listener,
-      );
-      const a = await listenOn(server, config.listen.http.host, config.listen.http.port, "http");
-      servers.push(server);
-      addresses.http = `${a.address}:${a.port}`;
-      log.info({ address: addresses.http }, "HTTP mirror endpoint listening");
+      const http = await startHttp({ config, log, requestListener: listener, connections });
+      servers.push(http.server);
+      closers.push(() => http.stop());
+      addresses.http = http.address;
     }
   } catch (e) {
     for (const s of servers) s.close();

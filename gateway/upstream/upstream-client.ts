@@ -1,8 +1,7 @@
 // Talks to one registry's upstream: authentication, redirects (blobs go to CDN hosts, reached
 // without the registry's Authorization header), rate-limit headers, breaker, error mapping.
 import type { Readable } from "node:stream";
-import type { Dispatcher } from "undici";
-import { errors as undiciErrors } from "undici";
+import { type Dispatcher, interceptors, errors as undiciErrors } from "undici";
 import type { Credentials } from "../config/load-config.ts";
 import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -36,6 +35,18 @@ export interface UpstreamClientOptions {
 
 const MAX_REDIRECTS = 5;
 
+/**
+ * Redirects are followed by undici's redirect interceptor. Going to another origin it strips
+ * `authorization` (and cookies) from the request (lib/handler/redirect-handler.js,
+ * cleanRequestHeaders), which is what a blob CDN with signed URLs needs; test/e2e/pull-through
+ * checks that the CDN saw no credentials. Retries are not added: undici's retry interceptor would
+ * retry 429 and 5xx (which the breaker handles, and which e2e tests count) and resume a broken
+ * blob body with a Range request, where a fill must fail and be restarted from a verified start.
+ */
+function withRedirects(dispatcher: Dispatcher): Dispatcher {
+  return dispatcher.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
+}
+
 function flattenHeaders(
   h: Record<string, string | string[] | undefined>,
 ): Record<string, string | undefined> {
@@ -58,7 +69,7 @@ export class UpstreamClient {
   constructor(opts: UpstreamClientOptions) {
     this.registry = opts.registry;
     this.base = new URL(opts.upstream);
-    this.#dispatcher = opts.dispatcher;
+    this.#dispatcher = withRedirects(opts.dispatcher);
     this.#log = opts.log;
     this.#userAgent = opts.userAgent;
     this.#now = opts.now ?? Date.now;
@@ -140,42 +151,35 @@ export class UpstreamClient {
     opts: { headers?: Record<string, string>; signal?: AbortSignal },
     authorization: string | undefined,
   ): Promise<UpstreamResponse> {
-    let current = url;
-    let auth = authorization;
-    for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { "user-agent": this.#userAgent, ...opts.headers };
-      if (auth) headers.authorization = auth;
-      let r: Dispatcher.ResponseData;
-      try {
-        r = await this.#dispatcher.request({
-          origin: current.origin,
-          path: `${current.pathname}${current.search}`,
-          method,
-          headers,
-          signal: opts.signal,
-        });
-      } catch (e) {
-        throw this.#networkError(e, current);
-      }
-      const location = r.headers.location;
-      if (r.statusCode >= 300 && r.statusCode < 400 && typeof location === "string" && hop < MAX_REDIRECTS) {
-        await r.body.dump();
-        const next = new URL(location, current);
-        // Never carry the registry's credentials to another host (blob CDNs use signed URLs).
-        if (next.origin !== current.origin) auth = undefined;
-        this.#log.debug(
-          { registry: this.registry, from: current.host, to: next.host, status: r.statusCode },
-          "following upstream redirect",
-        );
-        current = next;
-        continue;
-      }
-      return {
-        status: r.statusCode,
-        headers: flattenHeaders(r.headers),
-        body: r.body as unknown as UpstreamResponse["body"],
-      };
+    const headers: Record<string, string> = { "user-agent": this.#userAgent, ...opts.headers };
+    if (authorization) headers.authorization = authorization;
+    let r: Dispatcher.ResponseData;
+    try {
+      r = await this.#dispatcher.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method,
+        headers,
+        signal: opts.signal,
+        // undici sends `connection: close` with every HEAD unless told otherwise (a guard against
+        // servers that send a body with HEAD answers): with tagTtl 0 every pull would then cost a
+        // new TLS connection upstream. Registries answer HEAD correctly (RFC 9110 9.3.2).
+        reset: false,
+      });
+    } catch (e) {
+      throw this.#networkError(e, url);
     }
+    const hops = (r.context as { history?: URL[] } | undefined)?.history;
+    if (hops && hops.length > 1)
+      this.#log.debug(
+        { registry: this.registry, hops: hops.map((u) => u.host), status: r.statusCode },
+        "followed upstream redirects",
+      );
+    return {
+      status: r.statusCode,
+      headers: flattenHeaders(r.headers),
+      body: r.body as unknown as UpstreamResponse["body"],
+    };
   }
 
   #networkError(e: unknown, url: URL): WharfError {

@@ -43,7 +43,8 @@ beforeAll(async () => {
     dns: true,
     dnsAllow: ["b1", "b2"],
     images: { hub: { "library/busybox:latest": "busybox" }, ghcr: {}, gitlab: {} },
-    wharfConfig: { access: { htpasswd }, registries: { [HOSTED]: { hosted: {} } } },
+    extraRegistries: { [HOSTED]: { hosted: {} } },
+    extraConfig: { access: { htpasswd } },
   });
   const viaWharf = { nameservers: [w.ip.gw] };
   b1 = await w.startBuilder("b1", viaWharf);

@@ -31,8 +31,9 @@ export interface InterceptionOptions {
   dnsAllow?: string[];
   /** Upstream reference (without registry) -> layout tag, pushed before wharf starts. */
   images: { hub: Record<string, string>; ghcr: Record<string, string>; gitlab: Record<string, string> };
-  /** More wharf config: `registries` entries are added to the three proxied ones, the rest is merged. */
-  wharfConfig?: { registries?: Record<string, unknown> } & Record<string, unknown>;
+  /** More registries (e.g. a hosted one) and top-level keys (e.g. mirror) for wharf's config. */
+  extraRegistries?: Record<string, unknown>;
+  extraConfig?: Record<string, unknown>;
 }
 
 export interface BuilderOptions {
@@ -136,7 +137,6 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
       for (const [ref, tag] of Object.entries(refs)) await pushLayout(tag, `${hosts[key]}/${ref}`, access);
 
     const allow = (o.dnsAllow ?? []).map((h) => `${topo.hosts[h]?.ip}/32`);
-    const { registries: extraRegistries, ...extraConfig } = o.wharfConfig ?? {};
     const wharf = await startWharf({
       netns: topo.hosts.gw?.ns,
       nameserver: ip.dns,
@@ -152,9 +152,9 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
           },
           "ghcr.io": { upstream: "https://ghcr.io" },
           "registry.gitlab.com": { upstream: "https://registry.gitlab.com" },
-          ...extraRegistries,
+          ...o.extraRegistries,
         },
-        ...extraConfig,
+        ...o.extraConfig,
       },
     });
     stops.push(() => wharf.stop());

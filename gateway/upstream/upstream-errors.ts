@@ -1,6 +1,6 @@
 // Maps an upstream answer that is not a success into the error the client should see.
 import { WharfError } from "../errors.ts";
-import type { UpstreamResponse } from "../upstream/upstream-client.ts";
+import type { UpstreamResponse } from "./upstream-client.ts";
 
 export async function upstreamStatusError(
   res: UpstreamResponse,

@@ -1,0 +1,282 @@
+// A registry that holds images of its own: pushes land in the shared content-addressed store (one
+// copy of a layer whether it was pulled through a proxy or pushed), and hosted-meta records which
+// repository holds what. Crash safety comes from ordering: bytes are complete and fsynced under
+// their digest before any record names them, and every record that names content is written in
+// one transaction that first re-checks the files are still there (gc may run concurrently).
+import { existsSync, renameSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import type { ContentCache } from "../../cache/content-cache.ts";
+import { WharfError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import { type Digest, parseDigest } from "../../oci/digest.ts";
+import { acceptsManifest, declaredMediaType, OCI_INDEX, OCI_MANIFEST } from "../../oci/media-types.ts";
+import type { Reference } from "../../oci/reference.ts";
+import type {
+  BlobContent,
+  ChunkInfo,
+  HostedRegistryApi,
+  ManifestContent,
+  PushedManifest,
+  RangeRequest,
+  TagPage,
+  UploadState,
+} from "../registry.ts";
+import { resolveRange } from "../resolve-range.ts";
+import { HostedMeta } from "./hosted-meta.ts";
+import { pushManifest } from "./manifest-push.ts";
+import { UploadSessions } from "./upload-sessions.ts";
+
+/** `registries.<name>.hosted` after validation (uploadTtl in milliseconds). */
+export interface HostedConfig {
+  allowDelete: boolean;
+  anonymousPull: boolean;
+  uploadTtl: number;
+}
+
+export interface HostedUsage {
+  blobs: number;
+  bytes: number;
+  repositories: number;
+  tags: number;
+}
+
+/** Where upload sessions live: beside blobs/, on the same file system, so commit is a rename. */
+export function uploadsDir(cache: ContentCache): string {
+  return join(dirname(cache.store.root), "uploads");
+}
+
+export class HostedRegistry implements HostedRegistryApi {
+  readonly kind = "hosted" as const;
+  readonly name: string;
+  readonly allowDelete: boolean;
+  readonly anonymousPull: boolean;
+  readonly uploadTtl: number;
+  readonly meta: HostedMeta;
+  readonly #cache: ContentCache;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #uploads: UploadSessions;
+
+  constructor(opts: {
+    name: string;
+    config: HostedConfig;
+    cache: ContentCache;
+    log: Logger;
+    now?: () => number;
+  }) {
+    this.name = opts.name;
+    this.allowDelete = opts.config.allowDelete;
+    this.anonymousPull = opts.config.anonymousPull;
+    this.uploadTtl = opts.config.uploadTtl;
+    this.#cache = opts.cache;
+    this.#log = opts.log;
+    this.#now = opts.now ?? Date.now;
+    this.meta = new HostedMeta(opts.cache.db);
+    this.#uploads = new UploadSessions({ dir: uploadsDir(opts.cache), registry: this.name, now: this.#now });
+  }
+
+  async manifest(
+    repository: string,
+    ref: Reference,
+    opts: { head: boolean; accept: string[] },
+  ): Promise<ManifestContent> {
+    let digest: string;
+    let mediaType: string | undefined;
+    if (ref.kind === "tag") {
+      const t = this.meta.getTag(this.name, repository, ref.tag);
+      if (!t) throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { tag: ref.tag } });
+      digest = t.digest;
+      mediaType = t.mediaType;
+    } else {
+      digest = ref.digest.value;
+      if (this.meta.linkKind(this.name, repository, digest) !== "manifest")
+        throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { digest } });
+    }
+    const stored = await this.#cache.readManifest(parseDigest(digest));
+    if (!stored) throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { digest } });
+    mediaType ??= stored.mediaType ?? declaredMediaType(stored.body) ?? OCI_MANIFEST;
+    // distribution answers MANIFEST_UNKNOWN when the stored type is not acceptable (no conversion).
+    if (!acceptsManifest(opts.accept, mediaType))
+      throw new WharfError(
+        "MANIFEST_UNKNOWN",
+        `manifest is ${mediaType}, which the Accept header does not list`,
+      );
+    return {
+      digest,
+      mediaType,
+      size: stored.body.length,
+      ...(opts.head ? {} : { body: stored.body }),
+      outcome: "hit",
+    };
+  }
+
+  /** Only blobs this repository links are served (spec: access is gated by <name>). */
+  async blob(
+    repository: string,
+    digest: Digest,
+    opts: { head: boolean; range?: RangeRequest },
+  ): Promise<BlobContent> {
+    const size =
+      this.meta.linkKind(this.name, repository, digest.value) === undefined
+        ? undefined
+        : await this.#cache.blobSize(digest);
+    if (size === undefined)
+      throw new WharfError("BLOB_UNKNOWN", "blob unknown to registry", { detail: { digest: digest.value } });
+    const range = opts.range && resolveRange(opts.range, size);
+    const content: BlobContent = { digest: digest.value, size, outcome: "hit", ...(range ? { range } : {}) };
+    if (!opts.head) content.body = this.#cache.openBlob(digest, size, range);
+    return content;
+  }
+
+  async tags(repository: string, page: { n?: number; last?: string }): Promise<TagPage> {
+    if (!this.meta.hasRepository(this.name, repository))
+      throw new WharfError("NAME_UNKNOWN", "repository name not known to registry", {
+        detail: { name: repository },
+      });
+    const { items, more } = paginate(this.meta.listTags(this.name, repository, page), page.n);
+    const last = items.at(-1);
+    const link =
+      more && last !== undefined
+        ? `</v2/${repository}/tags/list?n=${page.n}&last=${encodeURIComponent(last)}>; rel="next"`
+        : undefined;
+    return { name: repository, tags: items, ...(link ? { link } : {}), outcome: "hit" };
+  }
+
+  async catalog(page: { n?: number; last?: string }): Promise<{ repositories: string[]; more: boolean }> {
+    const { items, more } = paginate(this.meta.listRepositories(this.name, page), page.n);
+    return { repositories: items, more };
+  }
+
+  /** Links a blob the store already has (pushed elsewhere or pulled through a proxy): no bytes move. */
+  async mount(repository: string, digest: Digest, fromRepository: string | undefined): Promise<boolean> {
+    const release = this.#cache.hold(digest.value);
+    try {
+      const size = await this.#cache.blobSize(digest);
+      if (size === undefined) return false;
+      const path = this.#cache.store.pathOf(digest);
+      const linked = this.meta.immediate(() => {
+        if (!existsSync(path)) return false;
+        this.meta.link(this.name, repository, digest.value, "blob", this.#now());
+        return true;
+      });
+      if (linked) this.#log.debug({ repository, digest: digest.value, from: fromRepository }, "blob mounted");
+      return linked;
+    } finally {
+      release();
+    }
+  }
+
+  startUpload(repository: string): Promise<UploadState> {
+    return this.#uploads.start(repository);
+  }
+
+  uploadStatus(repository: string, id: string): Promise<UploadState> {
+    return this.#uploads.status(repository, id);
+  }
+
+  appendUpload(repository: string, id: string, body: Readable, chunk: ChunkInfo): Promise<UploadState> {
+    return this.#uploads.append(repository, id, body, chunk);
+  }
+
+  cancelUpload(repository: string, id: string): Promise<void> {
+    return this.#uploads.cancel(repository, id);
+  }
+
+  finishUpload(
+    repository: string,
+    id: string,
+    digest: Digest,
+    body: Readable | undefined,
+    chunk: ChunkInfo,
+  ): Promise<{ digest: string; size: number }> {
+    return this.#uploads.finish(repository, id, digest, body, chunk, async (dataPath, size) => {
+      const target = this.#cache.store.pathOf(digest);
+      await mkdir(dirname(target), { recursive: true, mode: 0o750 });
+      const release = this.#cache.hold(digest.value);
+      try {
+        // One transaction: the blob is in place (renamed now, or already there) when its link
+        // commits, and gc (which unlinks files inside its own transaction) cannot interleave.
+        this.meta.immediate(() => {
+          if (!existsSync(target)) renameSync(dataPath, target);
+          this.#cache.db.putBlob(digest.value, size, null, this.#now());
+          this.meta.link(this.name, repository, digest.value, "blob", this.#now());
+        });
+      } finally {
+        release();
+      }
+      this.#log.debug({ repository, digest: digest.value, size }, "blob pushed");
+    });
+  }
+
+  putManifest(
+    repository: string,
+    ref: Reference,
+    body: Buffer,
+    contentType: string,
+  ): Promise<PushedManifest> {
+    return pushManifest(
+      { registry: this.name, cache: this.#cache, meta: this.meta, log: this.#log, now: this.#now },
+      repository,
+      ref,
+      body,
+      contentType,
+    );
+  }
+
+  async deleteManifest(repository: string, ref: Reference): Promise<void> {
+    this.#assertDeletable();
+    if (ref.kind === "tag") {
+      if (!this.meta.deleteTag(this.name, repository, ref.tag))
+        throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { tag: ref.tag } });
+      return;
+    }
+    const digest = ref.digest.value;
+    this.meta.immediate(() => {
+      if (this.meta.linkKind(this.name, repository, digest) !== "manifest")
+        throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { digest } });
+      this.meta.deleteTagsOf(this.name, repository, digest);
+      this.meta.deleteReferrer(this.name, repository, digest);
+      this.meta.unlink(this.name, repository, digest, this.#now());
+    });
+  }
+
+  /** Removes the repository's link; the bytes go at gc once nothing links or uses them. */
+  async deleteBlob(repository: string, digest: Digest): Promise<void> {
+    this.#assertDeletable();
+    const removed = this.meta.immediate(() => {
+      if (this.meta.linkKind(this.name, repository, digest.value) === undefined) return false;
+      return this.meta.unlink(this.name, repository, digest.value, this.#now());
+    });
+    if (!removed)
+      throw new WharfError("BLOB_UNKNOWN", "blob unknown to registry", { detail: { digest: digest.value } });
+  }
+
+  async referrers(repository: string, digest: Digest, artifactType: string | undefined): Promise<Buffer> {
+    const manifests = this.meta.referrers(this.name, repository, digest.value, artifactType).map((r) => ({
+      mediaType: r.mediaType,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+      ...(r.annotations ? { annotations: r.annotations } : {}),
+    }));
+    return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+  }
+
+  /** Hosted content of this registry, for the status page and metrics. */
+  usage(): HostedUsage {
+    return this.meta.usage(this.name);
+  }
+
+  #assertDeletable(): void {
+    if (!this.allowDelete)
+      throw new WharfError("UNSUPPORTED", `deletes are disabled on ${this.name} (hosted.allowDelete)`);
+  }
+}
+
+/** `rows` holds up to n+1 items (one more tells that another page follows); n=0 asks for none. */
+function paginate(rows: string[], n: number | undefined): { items: string[]; more: boolean } {
+  if (n === undefined) return { items: rows, more: false };
+  return { items: rows.slice(0, n), more: n > 0 && rows.length > n };
+}
