@@ -87,7 +87,7 @@ describe("a hosted registry with real clients", () => {
     const found = hosted.filter(
       (r) =>
         (r.method === "HEAD" && r.kind === "blob" && r.reference === base && r.status === 200) ||
-        (r.method === "POST" && r.kind === "upload" && r.status === 201),
+        (r.method === "POST" && r.kind === "upload" && r.status === 201 && r.outcome === "hit"),
     );
     expect(found.length, JSON.stringify(hosted, null, 1)).toBeGreaterThan(0);
     const uploaded = hosted
