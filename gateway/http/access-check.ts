@@ -105,14 +105,38 @@ export async function authorize(
 }
 
 /**
+ * True when the request proves an identity that may push to `target` (credentials that are absent
+ * or invalid count as no). Never throws for bad credentials: callers use it to offer more, not less.
+ */
+export async function mayPush(
+  c: Ctx,
+  authenticator: Authenticator | undefined,
+  target: Target,
+): Promise<boolean> {
+  const authorization = c.req.header("authorization");
+  if (!authenticator || authorization === undefined) return false;
+  try {
+    const identified = await authenticator.identify(authorization, { host: realmOf(c).host });
+    return identified?.may("push", target.clientName) ?? false;
+  } catch (e) {
+    if (isWharfError(e, "UNAUTHORIZED")) return false;
+    throw e;
+  }
+}
+
+/**
  * `GET /v2/`: verifies credentials when a client sends them (so `docker login` fails on a wrong
- * password), and asks for them on a hosted registry's own host name when wharf has users, as
- * distribution does, so `docker login <hosted registry>` runs the token flow.
+ * password), and asks for them when wharf has users and the client may be about to push: on a
+ * hosted registry's own host name, as distribution does, so `docker login <hosted registry>` runs
+ * the token flow; and on the plain-HTTP listener when any registry is hosted, because docker and
+ * skopeo only send credentials after `/v2/` challenged them (a push by path prefix, `/v2/<hosted
+ * registry>/…`, would otherwise fail). Anonymous clients answer such a challenge with an
+ * anonymous token and pull as before.
  */
 export async function checkBase(
   c: Ctx,
   authenticator: Authenticator | undefined,
-  hostedByHost: boolean,
+  challengeAnonymous: boolean,
 ): Promise<void> {
   if (!authenticator) return;
   const realm = realmOf(c);
@@ -127,7 +151,7 @@ export async function checkBase(
       });
     throw e;
   }
-  if (!identified && hostedByHost)
+  if (!identified && challengeAnonymous)
     throw new WharfError("UNAUTHORIZED", "authentication required", {
       headers: { "www-authenticate": authenticator.challenge(realm) },
     });
