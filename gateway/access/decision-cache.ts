@@ -58,7 +58,7 @@ export class DecisionCache {
   /** An allowed decision within TTL + stale window: what an outage may fall back to. */
   staleAllowed(key: string): UpstreamDecision | undefined {
     const e = this.#entries.get(key);
-    if (!e || !e.decision.allowed) return undefined;
+    if (!e?.decision.allowed) return undefined;
     return this.#now() - e.at < this.ttlMs + this.staleMs ? e.decision : undefined;
   }
 
