@@ -21,6 +21,13 @@ export interface LoadedConfig {
   source: string;
   /** admin.token / tokenEnv / tokenFile, resolved like upstream passwords; null: no bearer auth. */
   adminToken: Secret | null;
+  /** storage.s3 access and secret key (Env or File), resolved likewise; null: not s3 or not resolved. */
+  storageCredentials: StorageCredentials | null;
+}
+
+export interface StorageCredentials {
+  accessKeyId: Secret;
+  secretAccessKey: Secret;
 }
 
 export function configError(message: string): WharfError {
@@ -52,6 +59,11 @@ export interface LoadOptions {
    * that never talk to an upstream (ca, client-config, cache), so they run where secrets aren't.
    */
   credentials?: boolean;
+  /**
+   * Resolve storage.s3 keys even when `credentials` is false: the cache commands reach the bucket
+   * but never an upstream. Default: as `credentials`.
+   */
+  storageCredentials?: boolean;
 }
 
 export function buildConfig(
@@ -103,9 +115,40 @@ export function buildConfig(
     if (a.password) a.password = "[redacted]";
   }
   const adminToken = opts.credentials === false ? null : resolveAdminToken(config.admin, env);
+  const storageCredentials =
+    (opts.storageCredentials ?? opts.credentials) !== false && config.storage.s3
+      ? {
+          accessKeyId: resolveStorageSecret("accessKey", config.storage.s3, env),
+          secretAccessKey: resolveStorageSecret("secretKey", config.storage.s3, env),
+        }
+      : null;
   config.dataDir = resolve(config.dataDir);
   if (config.access?.htpasswd) config.access.htpasswd = resolve(config.access.htpasswd);
-  return { config: deepFreeze(config), credentials, source, adminToken };
+  return { config: deepFreeze(config), credentials, source, adminToken, storageCredentials };
+}
+
+/** storage.s3.<what>Env or <what>File; the error names the key, never the value. */
+function resolveStorageSecret(
+  what: "accessKey" | "secretKey",
+  s3: Partial<Record<`${typeof what}${"Env" | "File"}`, string>>,
+  env: Record<string, string | undefined>,
+): Secret {
+  const envName = s3[`${what}Env`];
+  const file = s3[`${what}File`];
+  if (envName) {
+    const value = env[envName];
+    if (!value) throw configError(`storage.s3.${what}Env: environment variable ${envName} is not set`);
+    return new Secret(value);
+  }
+  let value = "";
+  try {
+    value = readFileSync(file ?? "", "utf8").trim();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "error";
+    throw configError(`storage.s3.${what}File: cannot read ${file} (${code})`);
+  }
+  if (!value) throw configError(`storage.s3.${what}File: ${file} is empty`);
+  return new Secret(value);
 }
 
 /** The admin endpoint's bearer token, in the same three styles as an upstream password. */

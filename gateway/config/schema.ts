@@ -3,6 +3,7 @@ import { z } from "zod";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { DEFAULT_REGISTRIES } from "./defaults.ts";
 import { mirrorSchema } from "./mirror-schema.ts";
+import { storageSchema } from "./storage-schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 const duration = (what = 'a duration like "30s", "5m" or "1h"') =>
@@ -249,6 +250,8 @@ export const configSchema = z
         prefetch: z.number().int().min(0).max(64).prefault(4),
       })
       .prefault({}),
+    /** Where blobs live: dataDir (filesystem) or a shared S3-compatible bucket (docs/storage.md). */
+    storage: storageSchema,
     limits: z
       .strictObject({
         // No write progress to a client for this long: its connection (HTTP/2: its stream) is closed.

@@ -1,0 +1,48 @@
+// `storage:`: where blobs live. `filesystem` (the default) keeps them under dataDir; `s3` keeps them
+// in an S3-compatible bucket shared by every replica, with dataDir as a bounded local cache of hot
+// blobs (docs/storage.md). Secrets are named here and resolved by load-config.ts, never inline.
+import { z } from "zod";
+
+const s3 = z
+  .strictObject({
+    endpoint: z.url({ protocol: /^https?$/ }),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+      message: "expected an S3 bucket name (3–63 characters)",
+    }),
+    region: z.string().min(1).prefault("us-east-1"),
+    /** Prepended to every key, e.g. "wharf/"; empty: keys start at the bucket's root. */
+    prefix: z
+      .string()
+      .regex(/^$|^[A-Za-z0-9._/-]*\/$/, {
+        message: 'expected "" or a key prefix ending in "/", like "wharf/"',
+      })
+      .prefault(""),
+    /** Path-style URLs (endpoint/bucket/key): what Ceph RGW and MinIO expect by default. */
+    forcePathStyle: z.boolean().prefault(true),
+    /** The access key id and secret key: each from an environment variable or a file. */
+    accessKeyEnv: z.string().min(1).optional(),
+    accessKeyFile: z.string().min(1).optional(),
+    secretKeyEnv: z.string().min(1).optional(),
+    secretKeyFile: z.string().min(1).optional(),
+    /** Extra PEM bundle trusted for the endpoint's TLS, on top of the system roots. */
+    caFile: z.string().min(1).nullable().prefault(null),
+  })
+  .refine((s) => (s.accessKeyEnv === undefined) !== (s.accessKeyFile === undefined), {
+    message: "give exactly one of accessKeyEnv or accessKeyFile",
+  })
+  .refine((s) => (s.secretKeyEnv === undefined) !== (s.secretKeyFile === undefined), {
+    message: "give exactly one of secretKeyEnv or secretKeyFile",
+  });
+
+export const storageSchema = z
+  .strictObject({
+    kind: z.enum(["filesystem", "s3"]).prefault("filesystem"),
+    s3: s3.optional(),
+  })
+  .prefault({})
+  .refine((s) => s.kind !== "s3" || s.s3 !== undefined, {
+    message: 'storage.kind "s3" needs storage.s3 (endpoint, bucket, credentials)',
+  });
+
+export type StorageConfig = z.output<typeof storageSchema>;
+export type S3StorageConfig = NonNullable<StorageConfig["s3"]>;
