@@ -55,6 +55,8 @@ export class BlobFill extends EventEmitter {
   /** The digest matched: every byte may be read, even while the file is being committed. */
   verified = false;
   error: Error | undefined;
+  /** The bytes come from the shared blob store (storage.kind s3), not from upstream. */
+  fromShared = false;
   /** The whole blob, once verified, when it is at most SMALL_BLOB_BYTES long. */
   bytes: Buffer | undefined;
   /** Resolves with the blob size once it is verified and stored; rejects when the fill fails. */

@@ -10,6 +10,7 @@ import { digestHasher, parseDigest } from "../oci/digest.ts";
 import type { ContentCache } from "./content-cache.ts";
 import { Evictor } from "./evictor.ts";
 import type { TagRecord } from "./metadata-db.ts";
+import type { SharedBlobStore } from "./shared-blobs.ts";
 
 export interface Progress {
   increment(n?: number, bytes?: number): void;
@@ -81,6 +82,41 @@ export async function verifyBlobs(
       await mkdir(quarantine, { recursive: true });
       await rename(b.path, join(quarantine, b.digest.replace(":", "-"))).catch(() => {});
       cache.db.deleteBlob(b.digest);
+      result.quarantined.push(b.digest);
+    }
+    result.checked++;
+    result.bytes += b.size;
+    bar?.increment(1, b.size);
+  }
+  bar?.stop();
+  return result;
+}
+
+/**
+ * Re-hashes every object of the shared store (storage.kind s3) from the bucket itself; one whose
+ * bytes do not match its key's digest is quarantined there (copied aside, then deleted), so no
+ * replica serves it again and the next request fetches it from upstream.
+ */
+export async function verifySharedBlobs(
+  shared: SharedBlobStore,
+  progress?: (total: number) => Progress,
+): Promise<VerifyResult> {
+  const all: { digest: string; size: number }[] = [];
+  for await (const b of shared.list()) all.push(b);
+  const bar = progress?.(all.length);
+  const result: VerifyResult = { checked: 0, bytes: 0, quarantined: [] };
+  for (const b of all) {
+    const d = parseDigest(b.digest);
+    let ok = false;
+    try {
+      const hash = digestHasher(d);
+      for await (const chunk of shared.createReadStream(d)) hash.update(chunk as Buffer);
+      ok = `${d.algorithm}:${hash.digest("hex")}` === b.digest;
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      await shared.quarantine(d);
       result.quarantined.push(b.digest);
     }
     result.checked++;

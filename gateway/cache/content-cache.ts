@@ -10,6 +10,7 @@ import { BlobFill, type FillSource } from "./blob-fill.ts";
 import { BlobStore } from "./blob-store.ts";
 import { type FileBody, storedFileBody } from "./file-body.ts";
 import type { MetadataDb } from "./metadata-db.ts";
+import { type SharedBlobStore, sharedFirst, uploadToShared } from "./shared-blobs.ts";
 import { storeProblem } from "./store-errors.ts";
 import { StoreHealth } from "./store-health.ts";
 
@@ -34,6 +35,8 @@ interface StoredManifestBody {
 export class ContentCache {
   readonly store: BlobStore;
   readonly db: MetadataDb;
+  /** The bucket every replica shares (storage.kind s3); the local store is then its hot cache. */
+  readonly shared: SharedBlobStore | undefined;
   readonly health: StoreHealth;
   readonly #dataDir: string;
   /** Blobs whose file is gone but whose record could not be deleted yet (a full disk): size by digest. */
@@ -63,9 +66,11 @@ export class ContentCache {
     fillTimeoutMs: number;
     /** cache.minFree: fills that would leave less free space are refused. */
     minFree?: number;
+    shared?: SharedBlobStore;
   }) {
     this.#dataDir = opts.dataDir;
     this.store = new BlobStore(opts.dataDir);
+    this.shared = opts.shared;
     this.db = opts.db;
     this.health = new StoreHealth(this.store.tmpDir, { minFree: opts.minFree, log: opts.log });
     this.store.guard = this.health;
@@ -95,6 +100,11 @@ export class ContentCache {
     } catch (e) {
       if (!storeProblem(e)) throw e;
     }
+  }
+
+  /** Size of `d` in the shared store (undefined: none configured, or not there). */
+  async sharedSize(d: Digest): Promise<number | undefined> {
+    return this.shared?.size(d);
   }
 
   touch(d: Digest): void {
@@ -164,10 +174,19 @@ export class ContentCache {
   ): { fill: BlobFill; joined: boolean } {
     const running = this.fills.get(d.value);
     if (running && !running.broken) return { fill: running, joined: true };
-    const fill = new BlobFill(this.store, d, openSource, this.#fillTimeoutMs);
+    const shared = this.shared;
+    // `fill` is assigned before the wrapped source first resumes (it awaits the shared store first)
+    const source = shared
+      ? sharedFirst(shared, d, openSource, () => {
+          fill.fromShared = true;
+        })
+      : openSource;
+    const fill: BlobFill = new BlobFill(this.store, d, source, this.#fillTimeoutMs);
     this.fills.set(d.value, fill);
     fill.done
       .then(async (size) => {
+        // the fill stays registered (in use: never evicted) until the other replicas can have it
+        if (shared && !fill.fromShared) await this.#share(shared, d, size);
         try {
           this.db.putBlob(d.value, size, null, this.#now());
         } catch (e) {
@@ -180,13 +199,45 @@ export class ContentCache {
         this.onFill?.({ bytes: size, ms: Date.now() - fill.startedAt, ok: true });
         this.onStored?.(size);
       })
-      .catch((err: Error) =>
-        this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached"),
-      )
+      .catch(async (err: Error) => {
+        this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached");
+        // bytes from the shared store that fail their digest: set aside, so the next fill goes upstream
+        if (
+          shared &&
+          fill.fromShared &&
+          fill.error &&
+          (fill.error as { code?: string }).code === "UPSTREAM_INVALID"
+        )
+          await shared.quarantine(d).then(
+            () =>
+              this.#log.error(
+                { digest: d.value },
+                "shared store object does not match its digest; quarantined",
+              ),
+            () => {},
+          );
+      })
       .finally(() => {
         if (this.fills.get(d.value) === fill) this.fills.delete(d.value);
       });
     return { fill, joined: false };
+  }
+
+  /** Uploads a verified, locally stored blob; a failure leaves it local only (logged, not fatal). */
+  async #share(shared: SharedBlobStore, d: Digest, size: number): Promise<void> {
+    const started = Date.now();
+    try {
+      await uploadToShared(shared, d, this.store.pathOf(d));
+      this.#log.debug(
+        { digest: d.value, size, ms: Date.now() - started },
+        "blob uploaded to the shared store",
+      );
+    } catch (e) {
+      this.#log.warn(
+        { digest: d.value, err: (e as Error).message },
+        "could not upload blob to the shared store",
+      );
+    }
   }
 
   async readManifest(d: Digest): Promise<StoredManifestBody | undefined> {
@@ -197,10 +248,11 @@ export class ContentCache {
       this.touch(d);
       return memo;
     }
-    const body = await this.store.read(d);
+    let body = await this.store.read(d);
     if (!body) {
       if (this.db.getBlob(d.value)) this.#bestEffort(() => this.db.deleteBlob(d.value));
-      return undefined;
+      body = await this.#readSharedManifest(d);
+      if (!body) return undefined;
     }
     // a manifest is read whole anyway: hashing it costs little and a file changed on disk is
     // refetched instead of served
@@ -215,8 +267,18 @@ export class ContentCache {
     return found;
   }
 
+  /** A manifest another replica stored, verified and kept locally (media type sniffed later). */
+  async #readSharedManifest(d: Digest): Promise<Buffer | undefined> {
+    const body = await this.shared?.read(d).catch(() => undefined);
+    if (!body || d.algorithm !== "sha256" || createHash("sha256").update(body).digest("hex") !== d.hex)
+      return undefined;
+    await this.store.writeVerified(d, body).catch(() => {});
+    return body;
+  }
+
   async putManifest(d: Digest, body: Buffer, mediaType: string): Promise<void> {
     await this.store.writeVerified(d, body);
+    await this.shared?.writeVerified(d, body);
     this.db.putBlob(d.value, body.length, mediaType, this.#now());
     this.#forget(d.value);
     this.#remember(d.value, { body, mediaType });

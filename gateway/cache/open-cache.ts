@@ -10,6 +10,7 @@ import { declaredMediaType } from "../oci/media-types.ts";
 import { ContentCache } from "./content-cache.ts";
 import { type DataDirLock, inUseByServer, lockDataDir } from "./data-dir-lock.ts";
 import { MetadataDb } from "./metadata-db.ts";
+import type { SharedBlobStore } from "./shared-blobs.ts";
 import { storeProblem } from "./store-errors.ts";
 
 const MANIFEST_SNIFF_LIMIT = 4 * 1024 * 1024;
@@ -32,6 +33,8 @@ export async function openCache(opts: {
   shared?: boolean;
   /** cache.minFree: fills that would leave less free space are refused with 503. */
   minFree?: number;
+  /** storage.kind s3: the bucket shared by every replica (dataDir then caches hot blobs). */
+  sharedStore?: SharedBlobStore;
 }): Promise<OpenedCache> {
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o750 });
@@ -55,7 +58,9 @@ export async function openCache(opts: {
     fillTimeoutMs: opts.fillTimeoutMs,
     now: opts.now,
     minFree: opts.minFree,
+    shared: opts.sharedStore,
   });
+  if (!opts.shared) await opts.sharedStore?.init();
   if (opts.shared) cache.inUseElsewhere = () => inUseByServer(opts.dataDir);
   else lock.inUse = () => cache.inUseDigests();
   if (!opts.shared) await cache.store.init();

@@ -1,18 +1,26 @@
 // `wharf cache ls|rm|gc|verify`: maintenance on the cache in dataDir. Safe beside a running
 // server (see openCache's shared mode).
 import type { Command } from "commander";
-import { collectGarbage, listTags, removeReference, verifyBlobs } from "../cache/cache-maintenance.ts";
+import {
+  collectGarbage,
+  listTags,
+  removeReference,
+  verifyBlobs,
+  verifySharedBlobs,
+} from "../cache/cache-maintenance.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { formatBytes } from "../config/units.ts";
 import { silentLogger } from "../log.ts";
+import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createProgress } from "./progress.ts";
 
 async function withCache<T>(
   configFile: string | undefined,
   fn: (ctx: Awaited<ReturnType<typeof open>>) => Promise<T>,
+  opts: { sharedStore?: boolean } = {},
 ): Promise<T> {
-  const ctx = await open(configFile);
+  const ctx = await open(configFile, opts.sharedStore === true);
   try {
     return await fn(ctx);
   } finally {
@@ -20,13 +28,16 @@ async function withCache<T>(
   }
 }
 
-async function open(configFile: string | undefined) {
-  const { config } = loadConfig(configFile, process.env, { credentials: false });
+/** `sharedStore`: also open storage.s3's bucket (its keys are then resolved; no upstream secrets). */
+async function open(configFile: string | undefined, sharedStore: boolean) {
+  const loaded = loadConfig(configFile, process.env, { credentials: false, storageCredentials: sharedStore });
+  const { config } = loaded;
   const opened = await openCache({
     dataDir: config.dataDir,
     log: silentLogger,
     fillTimeoutMs: config.cache.fillTimeout,
     shared: true,
+    sharedStore: sharedStore ? openSharedStore(loaded) : undefined,
   });
   return { config, opened, cache: opened.cache };
 }
@@ -90,14 +101,33 @@ export function registerCacheCommands(program: Command): void {
     );
   cache
     .command("verify")
-    .description("re-hash every cached blob; move mismatches to dataDir/quarantine")
+    .description(
+      "re-hash every cached blob; move mismatches to dataDir/quarantine (storage.kind s3: the bucket's too, to <prefix>quarantine/)",
+    )
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .action((opts: { config?: string }) =>
-      withCache(opts.config, async ({ cache: c, config }) => {
-        const r = await verifyBlobs(c, config.dataDir, (total) => createProgress({ total, label: "verify" }));
-        out(`verified ${r.checked} blob(s), ${formatBytes(r.bytes)}; ${r.quarantined.length} quarantined`);
-        for (const d of r.quarantined) out(`  quarantined ${d}`);
-        if (r.quarantined.length > 0) process.exitCode = 1;
-      }),
+      withCache(
+        opts.config,
+        async ({ cache: c, config }) => {
+          const r = await verifyBlobs(c, config.dataDir, (total) =>
+            createProgress({ total, label: "verify" }),
+          );
+          out(`verified ${r.checked} blob(s), ${formatBytes(r.bytes)}; ${r.quarantined.length} quarantined`);
+          for (const d of r.quarantined) out(`  quarantined ${d}`);
+          let bad = r.quarantined.length;
+          if (c.shared) {
+            const s = await verifySharedBlobs(c.shared, (total) =>
+              createProgress({ total, label: "verify s3" }),
+            );
+            out(
+              `verified ${s.checked} blob(s) in the shared store, ${formatBytes(s.bytes)}; ${s.quarantined.length} quarantined`,
+            );
+            for (const d of s.quarantined) out(`  quarantined in the shared store ${d}`);
+            bad += s.quarantined.length;
+          }
+          if (bad > 0) process.exitCode = 1;
+        },
+        { sharedStore: true },
+      ),
     );
 }

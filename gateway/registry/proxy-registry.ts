@@ -290,6 +290,11 @@ export class ProxyRegistry implements Registry {
     }
     if (this.offline) throw new WharfError("BLOB_UNKNOWN", `blob not cached and ${this.name} is offline`);
     if (opts.head && !cache.fills.has(d.value)) {
+      // another replica stored it (storage.kind s3): answered from the shared store once linked
+      const shared = this.#links.isLinked(this.name, repository, d.value)
+        ? await cache.sharedSize(d)
+        : undefined;
+      if (shared !== undefined) return { digest: d.value, size: shared, outcome: "hit" };
       const { size } = await this.remote.headBlob(repository, d);
       return { digest: d.value, size, outcome: "passthrough" };
     }
@@ -297,7 +302,8 @@ export class ProxyRegistry implements Registry {
     await fill.started;
     if (fill.broken) throw fill.error;
     // a fill joined from another repository's request proves nothing about this one
-    if (joined && !this.#links.isLinked(this.name, repository, d.value))
+    // nor do bytes from the shared store, which another replica fetched for any repository
+    if ((joined || fill.fromShared) && !this.#links.isLinked(this.name, repository, d.value))
       await this.remote.headBlob(repository, d);
     this.#links.link(this.name, repository, d.value);
     cache.noteRepoBlob(this.name, repository, d.value);

@@ -20,6 +20,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { MirrorService } from "../mirror/mirror-service.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
+import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
@@ -51,7 +52,17 @@ export async function startWharf(
     log,
     fillTimeoutMs: config.cache.fillTimeout,
     minFree: config.cache.minFree,
+    sharedStore: openSharedStore(loaded),
   });
+  if (config.storage.kind === "s3")
+    log.info(
+      {
+        endpoint: config.storage.s3?.endpoint,
+        bucket: config.storage.s3?.bucket,
+        prefix: config.storage.s3?.prefix,
+      },
+      "blobs in the shared S3 store; dataDir caches hot blobs",
+    );
   const closers: (() => Promise<void> | void)[] = [() => opened.close()];
   const servers: Server[] = [];
   const addresses: Record<string, string> = {};

@@ -1,0 +1,15 @@
+// The shared blob store a configuration asks for: none for storage.kind filesystem, the bucket for
+// s3 (its keys resolved by load-config.ts; a missing key is a CONFIG_INVALID at start, not later).
+import type { SharedBlobStore } from "../../cache/shared-blobs.ts";
+import type { LoadedConfig } from "../../config/load-config.ts";
+import { WharfError } from "../../errors.ts";
+import { S3BlobStore } from "./s3-blob-store.ts";
+import { createS3Client } from "./s3-client.ts";
+
+export function openSharedStore(loaded: LoadedConfig): SharedBlobStore | undefined {
+  const { storage } = loaded.config;
+  if (storage.kind !== "s3" || !storage.s3) return undefined;
+  if (!loaded.storageCredentials)
+    throw new WharfError("CONFIG_INVALID", "storage.s3: access and secret key were not resolved");
+  return new S3BlobStore(createS3Client(storage.s3, loaded.storageCredentials));
+}

@@ -1,0 +1,190 @@
+// Issue 18, first slice, end to end: wharf replicas with `storage.kind: s3` on a real single-node
+// Ceph (RADOS Gateway) started by the harness, a real docker-registry upstream and skopeo. An image
+// pulled through replica 1 lands in the bucket (exactly its blobs, re-hashed from the bucket); a
+// second replica with its own dataDir serves the image's blobs from the bucket without one upstream
+// blob request (its tags and manifests are still revalidated upstream: metadata is per replica in
+// this slice); `wharf cache verify` re-hashes the bucket and quarantines a tampered object.
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Ceph, startCeph } from "../support/ceph.ts";
+import { readManifestDigests } from "../support/images.ts";
+import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
+import { freePort, loopbackIp } from "../support/ports.ts";
+import { runCommand } from "../support/run-command.ts";
+import { runSkopeo } from "../support/skopeo.ts";
+import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
+import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
+
+const PREFIX = "wharf/";
+let ceph: Ceph;
+let net: LoopbackInternet;
+let tmp: TempDir;
+const replicas: WharfProcess[] = [];
+
+beforeAll(async () => {
+  tmp = await makeTempDir("wharf-e2e-s3-");
+  [ceph, net] = await Promise.all([startCeph(), startLoopbackInternet()]);
+}, 180_000);
+
+afterAll(async () => {
+  for (const w of replicas) await w.stop().catch(() => {});
+  await net?.stop();
+  await ceph?.stop();
+  await tmp?.remove();
+});
+
+const s3Env = () => ({ ...process.env, S3_ACCESS: ceph.accessKey, S3_SECRET: ceph.secretKey });
+
+async function startReplica(bucket: string): Promise<{ w: WharfProcess; ip: string }> {
+  const ip = loopbackIp();
+  const w = await startWharf({
+    config: {
+      listen: { http: `${ip}:5000` },
+      upstreamCaFile: net.ca.caCert,
+      upstreamDns: `127.0.0.1:${await freePort()}`,
+      registries: { "docker.io": { upstream: net.hubProxy.url } },
+      storage: {
+        kind: "s3",
+        s3: {
+          endpoint: ceph.endpoint,
+          bucket,
+          prefix: PREFIX,
+          accessKeyEnv: "S3_ACCESS",
+          secretKeyEnv: "S3_SECRET",
+        },
+      },
+    },
+    env: s3Env(),
+  });
+  replicas.push(w);
+  return { w, ip };
+}
+
+/** digest -> bytes of every blob object in the bucket (read back from Ceph). */
+async function bucketBlobs(bucket: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  const list = await ceph.client.send(
+    new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}blobs/` }),
+  );
+  for (const o of list.Contents ?? []) {
+    const key = o.Key as string;
+    const r = await ceph.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    out.set(
+      key.slice(`${PREFIX}blobs/`.length).replace("/", ":"),
+      Buffer.from(await r.Body!.transformToByteArray()),
+    );
+  }
+  return out;
+}
+
+async function pull(ip: string, dest: string): Promise<void> {
+  await runSkopeo([
+    "copy",
+    "--src-tls-verify=false",
+    `docker://${ip}:5000/docker.io/library/busybox:latest`,
+    `dir:${dest}`,
+  ]);
+}
+
+/** The blob digests skopeo wrote (dir: transport names files by hex). */
+async function pulledDigests(dir: string): Promise<string[]> {
+  const files = await readdir(dir);
+  const out: string[] = [];
+  for (const f of files) {
+    if (!/^[a-f0-9]{64}$/.test(f)) continue;
+    const hex = createHash("sha256")
+      .update(await readFile(join(dir, f)))
+      .digest("hex");
+    expect(hex, `skopeo's ${f} has the bytes of its digest`).toBe(f);
+    out.push(`sha256:${f}`);
+  }
+  return out.sort();
+}
+
+describe("storage.kind s3 on Ceph RGW", () => {
+  it("replica 1 fills the bucket; replica 2 serves from it with no upstream blob request; verify finds tampering", async () => {
+    const bucket = await ceph.createBucket();
+    const bb = readManifestDigests("busybox");
+    expect(bb.manifests, "busybox is a plain image in the test layout").toEqual([]);
+    const imageBlobs = [bb.manifest, bb.config as string, ...bb.layers].sort();
+    const upstreamBlobGets = (since: number) =>
+      net.hubProxy.count((r) => r.path.includes("/blobs/") && r.status !== 401, since);
+
+    const one = await startReplica(bucket);
+    const before1 = net.hubProxy.mark();
+    await pull(one.ip, join(tmp.path, "one"));
+    expect(await pulledDigests(join(tmp.path, "one"))).toEqual([bb.config as string, ...bb.layers].sort());
+    expect(upstreamBlobGets(before1), "replica 1 fetched each blob from upstream").toBeGreaterThan(0);
+
+    // uploads follow the local commit: wait (bounded) until the bucket holds the whole image
+    let stored = new Map<string, Buffer>();
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+      stored = await bucketBlobs(bucket);
+      if (stored.size >= imageBlobs.length) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect([...stored.keys()].sort(), "the bucket holds exactly the image's blobs").toEqual(imageBlobs);
+    for (const [digest, bytes] of stored)
+      expect(`sha256:${createHash("sha256").update(bytes).digest("hex")}`, `bucket object ${digest}`).toBe(
+        digest,
+      );
+
+    // replica 2: its own empty dataDir, the same bucket
+    const two = await startReplica(bucket);
+    const before2 = net.hubProxy.mark();
+    await pull(two.ip, join(tmp.path, "two"));
+    expect(await pulledDigests(join(tmp.path, "two"))).toEqual([bb.config as string, ...bb.layers].sort());
+    expect(upstreamBlobGets(before2), "replica 2 asked upstream for no blob").toBe(0);
+    // and now serves from its own disk: the bucket is read once per blob, not per request
+    const local = await readdir(join(String(two.w.config.dataDir), "blobs", "sha256"), { recursive: true });
+    for (const d of [bb.config as string, ...bb.layers])
+      expect(local.some((f) => f.endsWith(d.slice(7)))).toBe(true);
+
+    // `wharf cache verify` over the bucket: clean, then one object overwritten with wrong bytes
+    const configFile = join(two.w.dir, "wharf.yml");
+    const cli = (args: string[]) =>
+      runCommand(
+        [
+          join(REPO_ROOT, "node_modules", ".bin", "node"),
+          join(REPO_ROOT, "bin", "wharf.mjs"),
+          ...args,
+          "--config",
+          configFile,
+        ],
+        {
+          allowFailure: true,
+          env: s3Env(),
+          timeoutMs: 60_000,
+        },
+      );
+    const clean = await cli(["cache", "verify"]);
+    expect(clean.code, clean.stderr).toBe(0);
+    expect(clean.stdout).toContain(`verified ${imageBlobs.length} blob(s) in the shared store`);
+    expect(clean.stdout).toMatch(/in the shared store, .*; 0 quarantined/);
+
+    const victim = bb.layers[0] as string;
+    const victimKey = `${PREFIX}blobs/sha256/${victim.slice(7)}`;
+    await ceph.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: victimKey, Body: Buffer.from("not the layer") }),
+    );
+    const bad = await cli(["cache", "verify"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`quarantined in the shared store ${victim}`);
+    const gone = await ceph.client
+      .send(new HeadObjectCommand({ Bucket: bucket, Key: victimKey }))
+      .catch((e) => e);
+    expect(gone.$metadata?.httpStatusCode).toBe(404);
+    const aside = await ceph.client.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: `${PREFIX}quarantine/sha256-${victim.slice(7)}` }),
+    );
+    expect(aside.ContentLength).toBe("not the layer".length);
+  }, 240_000);
+});
