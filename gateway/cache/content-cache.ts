@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Logger } from "../log.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
+import type { FillLease } from "../store/s3/s3-fill-lease.ts";
 import { BlobFill, type FillSource } from "./blob-fill.ts";
 import { BlobStore } from "./blob-store.ts";
 import { type FileBody, storedFileBody } from "./file-body.ts";
@@ -175,10 +176,16 @@ export class ContentCache {
     const running = this.fills.get(d.value);
     if (running && !running.broken) return { fill: running, joined: true };
     const shared = this.shared;
+    let lease: FillLease | undefined;
     // `fill` is assigned before the wrapped source first resumes (it awaits the shared store first)
     const source = shared
-      ? sharedFirst(shared, d, openSource, () => {
-          fill.fromShared = true;
+      ? sharedFirst(shared, d, openSource, {
+          shared: () => {
+            fill.fromShared = true;
+          },
+          lease: (l) => {
+            lease = l;
+          },
         })
       : openSource;
     const fill: BlobFill = new BlobFill(this.store, d, source, this.#fillTimeoutMs);
@@ -217,7 +224,9 @@ export class ContentCache {
             () => {},
           );
       })
-      .finally(() => {
+      .finally(async () => {
+        // after the upload: a replica waiting on the lease finds the blob in the store
+        await lease?.release();
         if (this.fills.get(d.value) === fill) this.fills.delete(d.value);
       });
     return { fill, joined: false };

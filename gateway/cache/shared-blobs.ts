@@ -6,30 +6,72 @@ import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
 import type { BlobStore as BlobStoreApi } from "../store/blob-store-api.ts";
+import type { FillLease, FillLeases } from "../store/s3/s3-fill-lease.ts";
 import type { FillSource } from "./blob-fill.ts";
 
 export interface SharedBlobStore extends BlobStoreApi {
   /** Sets aside an object whose bytes do not match its digest, so it is never served again. */
   quarantine(d: Digest): Promise<void>;
+  /** Fill leases: one replica fetches an uncached blob upstream, the others wait for the store. */
+  readonly leases?: FillLeases;
+}
+
+/** A replica waiting for another's fill polls the store this often (doubling up to the max). */
+const POLL_FIRST_MS = 100;
+const POLL_MAX_MS = 1000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /**
- * A fill source that reads the shared store when it holds `d`, else asks `upstream`. `onShared`
- * runs before the body is returned, when the bytes come from the shared store.
+ * A fill source that reads the shared store when it holds `d`. Otherwise this replica asks
+ * upstream only if it gets the blob's fill lease (`on.lease` receives it; the caller releases it
+ * once the blob is in the store or the fill failed); while another replica holds the lease, it
+ * waits until the blob appears in the store (or the lease expires and it can take over).
+ * `on.shared` runs before the body is returned when the bytes come from the shared store.
  */
 export function sharedFirst(
   shared: SharedBlobStore,
   d: Digest,
   upstream: (signal: AbortSignal) => Promise<FillSource>,
-  onShared: () => void,
+  on: { shared(): void; lease(l: FillLease): void },
 ): (signal: AbortSignal) => Promise<FillSource> {
-  return async (signal) => {
-    const size = await shared.size(d);
-    if (size === undefined || signal.aborted) return upstream(signal);
-    onShared();
+  const fromShared = (size: number, signal: AbortSignal): FillSource => {
+    on.shared();
     const body = shared.createReadStream(d);
     signal.addEventListener("abort", () => body.destroy(signal.reason), { once: true });
     return { body, size };
+  };
+  return async (signal) => {
+    for (let wait = POLL_FIRST_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
+      const size = await shared.size(d);
+      if (size !== undefined) return fromShared(size, signal);
+      if (!shared.leases) return upstream(signal);
+      const lease = await shared.leases.acquire(d);
+      if (lease) {
+        // the previous holder may have stored it between our look and our lease
+        const stored = await shared.size(d);
+        if (stored !== undefined) {
+          await lease.release();
+          return fromShared(stored, signal);
+        }
+        on.lease(lease);
+        return upstream(signal);
+      }
+      await sleep(wait, signal); // bounded by the fill's timeout, which aborts `signal`
+    }
   };
 }
 

@@ -21,6 +21,7 @@ import { freePort, loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
 import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
+import { fetchDigest } from "../support/wharf-client.ts";
 import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
 const PREFIX = "wharf/";
@@ -43,10 +44,14 @@ afterAll(async () => {
 
 const s3Env = () => ({ ...process.env, S3_ACCESS: ceph.accessKey, S3_SECRET: ceph.secretKey });
 
-async function startReplica(bucket: string): Promise<{ w: WharfProcess; ip: string }> {
+async function startReplica(
+  bucket: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ w: WharfProcess; ip: string }> {
   const ip = loopbackIp();
   const w = await startWharf({
     config: {
+      ...extra,
       listen: { http: `${ip}:5000` },
       upstreamCaFile: net.ca.caCert,
       upstreamDns: `127.0.0.1:${await freePort()}`,
@@ -186,5 +191,44 @@ describe("storage.kind s3 on Ceph RGW", () => {
       new HeadObjectCommand({ Bucket: bucket, Key: `${PREFIX}quarantine/sha256-${victim.slice(7)}` }),
     );
     expect(aside.ContentLength).toBe("not the layer".length);
+  }, 240_000);
+
+  it("3 replicas x 3 clients on one uncached layer: one upstream GET (a fill lease in the bucket), every digest verified", async () => {
+    const bucket = await ceph.createBucket();
+    const big = readManifestDigests("big");
+    const sizes = big.layerSizes;
+    const layer = big.layers[sizes.indexOf(Math.max(...sizes))] as string;
+    const three = await Promise.all([0, 1, 2].map(() => startReplica(bucket, { cache: { prefetch: 0 } })));
+    // each replica serves the tag first (per-replica metadata: that links the image's blobs)
+    for (const { w } of three) {
+      const res = await fetch(`${w.httpUrl}/v2/docker.io/library/big/manifests/latest`, {
+        headers: { accept: big.mediaType },
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    const layerGets = (since: number) =>
+      net.hubProxy.count((r) => r.method === "GET" && r.path.endsWith(layer) && r.status !== 401, since);
+    const since = net.hubProxy.mark();
+    // the first upstream answer is held back, so that every replica asks while the fill runs
+    net.hubProxy.setRule(layer, { kind: "delay", ms: 1500, methods: ["GET"], times: 1 });
+    const started = Date.now();
+    const results = await Promise.all(
+      three.flatMap(({ w }) =>
+        [0, 1, 2].map(() => fetchDigest(`${w.httpUrl}/v2/docker.io/library/big/blobs/${layer}`)),
+      ),
+    );
+    const ms = Date.now() - started;
+    for (const r of results)
+      expect(r).toMatchObject({ status: 200, digest: layer, bytes: Math.max(...sizes) });
+    expect(layerGets(since), "one upstream GET of the layer across 3 replicas").toBe(1);
+    console.log(
+      `9 clients on 3 replicas, ${Math.max(...sizes) >> 20} MiB layer: last client done after ${ms} ms`,
+    );
+    // the lease is gone once the blob is in the bucket
+    const leases = await ceph.client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}leases/` }),
+    );
+    expect(leases.Contents ?? []).toEqual([]);
   }, 240_000);
 });

@@ -1,5 +1,7 @@
 // The shared blob store a configuration asks for: none for storage.kind filesystem, the bucket for
 // s3 (its keys resolved by load-config.ts; a missing key is a CONFIG_INVALID at start, not later).
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { SharedBlobStore } from "../../cache/shared-blobs.ts";
 import type { LoadedConfig } from "../../config/load-config.ts";
 import { WharfError } from "../../errors.ts";
@@ -11,5 +13,7 @@ export function openSharedStore(loaded: LoadedConfig): SharedBlobStore | undefin
   if (storage.kind !== "s3" || !storage.s3) return undefined;
   if (!loaded.storageCredentials)
     throw new WharfError("CONFIG_INVALID", "storage.s3: access and secret key were not resolved");
-  return new S3BlobStore(createS3Client(storage.s3, loaded.storageCredentials));
+  // the holder names this process in the fill leases it takes (for operators reading the bucket)
+  const holder = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+  return new S3BlobStore(createS3Client(storage.s3, loaded.storageCredentials), { holder });
 }

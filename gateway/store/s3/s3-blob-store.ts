@@ -18,17 +18,27 @@ import { type Digest, parseDigest } from "../../oci/digest.ts";
 import type { BlobStore, BlobWriter, StoredBlob } from "../blob-store-api.ts";
 import { S3BlobWriter } from "./s3-blob-writer.ts";
 import { isNotFound, type S3Location } from "./s3-client.ts";
+import { type FillLeases, S3FillLeases } from "./s3-fill-lease.ts";
 
 /** Multipart uploads older than this are taken as abandoned (a replica died mid-write). */
 const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
 
 export class S3BlobStore implements BlobStore {
   readonly s3: S3Location;
+  /** Present when the store coordinates fills across replicas (opts.holder given). */
+  readonly leases: FillLeases | undefined;
   readonly #staleUploadMs: number;
   readonly #now: () => number;
 
-  constructor(s3: S3Location, opts: { staleUploadMs?: number; now?: () => number } = {}) {
+  constructor(
+    s3: S3Location,
+    opts: { staleUploadMs?: number; now?: () => number; holder?: string; leaseTtlMs?: number } = {},
+  ) {
     this.s3 = s3;
+    this.leases =
+      opts.holder === undefined
+        ? undefined
+        : new S3FillLeases(s3, { holder: opts.holder, ttlMs: opts.leaseTtlMs, now: opts.now });
     this.#staleUploadMs = opts.staleUploadMs ?? STALE_UPLOAD_MS;
     this.#now = opts.now ?? Date.now;
   }
