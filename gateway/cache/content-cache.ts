@@ -186,6 +186,11 @@ export class ContentCache {
           lease: (l) => {
             lease = l;
           },
+          unavailable: (e) =>
+            this.#log.warn(
+              { digest: d.value, err: (e as Error).message },
+              "shared store unavailable; filling from upstream without it",
+            ),
         })
       : openSource;
     const fill: BlobFill = new BlobFill(this.store, d, source, this.#fillTimeoutMs);
@@ -287,11 +292,16 @@ export class ContentCache {
 
   async putManifest(d: Digest, body: Buffer, mediaType: string): Promise<void> {
     await this.store.writeVerified(d, body);
-    await this.shared?.writeVerified(d, body);
     this.db.putBlob(d.value, body.length, mediaType, this.#now());
     this.#forget(d.value);
     this.#remember(d.value, { body, mediaType });
     this.onStored?.(body.length);
+    // shared after local: a store that is down costs the other replicas a fetch, not this one a write
+    await this.shared
+      ?.writeVerified(d, body)
+      .catch((e: Error) =>
+        this.#log.warn({ digest: d.value, err: e.message }, "could not store manifest in the shared store"),
+      );
   }
 
   /**

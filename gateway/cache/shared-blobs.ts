@@ -46,7 +46,7 @@ export function sharedFirst(
   shared: SharedBlobStore,
   d: Digest,
   upstream: (signal: AbortSignal) => Promise<FillSource>,
-  on: { shared(): void; lease(l: FillLease): void },
+  on: { shared(): void; lease(l: FillLease): void; unavailable(e: unknown): void },
 ): (signal: AbortSignal) => Promise<FillSource> {
   const fromShared = (size: number, signal: AbortSignal): FillSource => {
     on.shared();
@@ -54,11 +54,11 @@ export function sharedFirst(
     signal.addEventListener("abort", () => body.destroy(signal.reason), { once: true });
     return { body, size };
   };
-  return async (signal) => {
+  const settle = async (signal: AbortSignal): Promise<FillSource | undefined> => {
     for (let wait = POLL_FIRST_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
       const size = await shared.size(d);
       if (size !== undefined) return fromShared(size, signal);
-      if (!shared.leases) return upstream(signal);
+      if (!shared.leases) return undefined;
       const lease = await shared.leases.acquire(d);
       if (lease) {
         // the previous holder may have stored it between our look and our lease
@@ -68,10 +68,21 @@ export function sharedFirst(
           return fromShared(stored, signal);
         }
         on.lease(lease);
-        return upstream(signal);
+        return undefined;
       }
       await sleep(wait, signal); // bounded by the fill's timeout, which aborts `signal`
     }
+  };
+  return async (signal) => {
+    let found: FillSource | undefined;
+    try {
+      found = await settle(signal);
+    } catch (e) {
+      if (signal.aborted) throw e;
+      // a store that is down must not take serving down with it: this replica fills alone
+      on.unavailable(e);
+    }
+    return found ?? upstream(signal);
   };
 }
 

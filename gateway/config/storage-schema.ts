@@ -2,6 +2,7 @@
 // in an S3-compatible bucket shared by every replica, with dataDir as a bounded local cache of hot
 // blobs (docs/storage.md). Secrets are named here and resolved by load-config.ts, never inline.
 import { z } from "zod";
+import { parseDuration } from "./units.ts";
 
 const s3 = z
   .strictObject({
@@ -24,6 +25,17 @@ const s3 = z
     accessKeyFile: z.string().min(1).optional(),
     secretKeyEnv: z.string().min(1).optional(),
     secretKeyFile: z.string().min(1).optional(),
+    /**
+     * How long a replica's fill lease lasts unrenewed (it renews every third of it): after a
+     * replica dies mid-fill, the others wait this long at most before one of them takes over.
+     */
+    leaseTime: z
+      .union([z.string(), z.number()])
+      .refine((v) => (parseDuration(v) ?? 0) >= 1000, {
+        message: 'expected a duration of at least 1s, like "30s"',
+      })
+      .transform((v) => parseDuration(v) as number)
+      .prefault("30s"),
     /** Extra PEM bundle trusted for the endpoint's TLS, on top of the system roots. */
     caFile: z.string().min(1).nullable().prefault(null),
   })

@@ -15,5 +15,8 @@ export function openSharedStore(loaded: LoadedConfig): SharedBlobStore | undefin
     throw new WharfError("CONFIG_INVALID", "storage.s3: access and secret key were not resolved");
   // the holder names this process in the fill leases it takes (for operators reading the bucket)
   const holder = `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
-  return new S3BlobStore(createS3Client(storage.s3, loaded.storageCredentials), { holder });
+  return new S3BlobStore(createS3Client(storage.s3, loaded.storageCredentials), {
+    holder,
+    leaseTtlMs: storage.s3.leaseTime,
+  });
 }

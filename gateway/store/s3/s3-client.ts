@@ -18,7 +18,10 @@ export interface S3Location {
   prefix: string;
 }
 
-export function createS3Client(cfg: S3StorageConfig, credentials: StorageCredentials): S3Location {
+export function createS3Client(
+  cfg: Pick<S3StorageConfig, "endpoint" | "region" | "forcePathStyle" | "caFile" | "bucket" | "prefix">,
+  credentials: StorageCredentials,
+): S3Location {
   let ca: string[] | undefined;
   if (cfg.caFile) {
     try {
