@@ -14,6 +14,7 @@ import {
   PutObjectCommand,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitForCount } from "../support/access-log.ts";
 import { type Ceph, startCeph } from "../support/ceph.ts";
 import { readManifestDigests } from "../support/images.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
@@ -47,6 +48,7 @@ const s3Env = () => ({ ...process.env, S3_ACCESS: ceph.accessKey, S3_SECRET: cep
 async function startReplica(
   bucket: string,
   extra: Record<string, unknown> = {},
+  leaseTime = "30s",
 ): Promise<{ w: WharfProcess; ip: string }> {
   const ip = loopbackIp();
   const w = await startWharf({
@@ -64,6 +66,7 @@ async function startReplica(
           prefix: PREFIX,
           accessKeyEnv: "S3_ACCESS",
           secretKeyEnv: "S3_SECRET",
+          leaseTime,
         },
       },
     },
@@ -230,5 +233,73 @@ describe("storage.kind s3 on Ceph RGW", () => {
       new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}leases/` }),
     );
     expect(leases.Contents ?? []).toEqual([]);
+  }, 240_000);
+
+  it("the filling replica killed mid-fill: its lease expires, another takes over, the bucket stays clean", async () => {
+    const bucket = await ceph.createBucket();
+    const big = readManifestDigests("big");
+    const size = Math.max(...big.layerSizes);
+    const layer = big.layers[big.layerSizes.indexOf(size)] as string;
+    const storage = { cache: { prefetch: 0 } };
+    const [a, b] = await Promise.all([
+      startReplica(bucket, storage, "2s"),
+      startReplica(bucket, storage, "2s"),
+    ]);
+    for (const { w } of [a, b]) {
+      const res = await fetch(`${w.httpUrl}/v2/docker.io/library/big/manifests/latest`, {
+        headers: { accept: big.mediaType },
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    const layerGets = (since: number) =>
+      net.hubProxy.count((r) => r.method === "GET" && r.path.endsWith(layer) && r.authorization, since);
+    const since = net.hubProxy.mark();
+    // replica A takes the lease and is then stuck on upstream (its answer is held back 5 s)
+    net.hubProxy.setRule(layer, { kind: "delay", ms: 5000, methods: ["GET"], times: 1 });
+    const url = (w: WharfProcess) => `${w.httpUrl}/v2/docker.io/library/big/blobs/${layer}`;
+    const onA = fetchDigest(url(a.w)).catch((e: Error) => e);
+    expect(await waitForCount(() => layerGets(since), 1, 10_000)).toBe(1);
+    const leaseKey = `${PREFIX}leases/sha256/${layer.slice(7)}`;
+    expect(
+      (await ceph.client.send(new HeadObjectCommand({ Bucket: bucket, Key: leaseKey }))).ContentLength,
+    ).toBeGreaterThan(0);
+    const started = Date.now();
+    const onB = fetchDigest(url(b.w));
+    await new Promise((r) => setTimeout(r, 500)); // B is waiting on A's lease
+    a.w.kill("SIGKILL");
+    expect(await onA).toBeInstanceOf(Error);
+    expect(await onB).toMatchObject({ status: 200, digest: layer, bytes: size });
+    const ms = Date.now() - started;
+    expect(layerGets(since), "A's GET (killed) and B's after the takeover").toBe(2);
+    console.log(`takeover after the holder was killed: B's client done ${ms} ms after it asked (lease 2s)`);
+    // B uploads once its fill is verified: then the bucket holds the layer whole, and nothing corrupt
+    const layerKey = `${PREFIX}blobs/sha256/${layer.slice(7)}`;
+    for (let i = 0; i < 100; i++) {
+      const h = await ceph.client
+        .send(new HeadObjectCommand({ Bucket: bucket, Key: layerKey }))
+        .catch(() => undefined);
+      if (h) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const cli = await runCommand(
+      [
+        join(REPO_ROOT, "node_modules", ".bin", "node"),
+        join(REPO_ROOT, "bin", "wharf.mjs"),
+        "cache",
+        "verify",
+        "--config",
+        join(b.w.dir, "wharf.yml"),
+      ],
+      { allowFailure: true, env: s3Env(), timeoutMs: 120_000 },
+    );
+    expect(cli.code, cli.stdout + cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/in the shared store, .*; 0 quarantined/);
+    const stored = await bucketBlobs(bucket);
+    expect(
+      createHash("sha256")
+        .update(stored.get(layer) ?? Buffer.alloc(0))
+        .digest("hex"),
+    ).toBe(layer.slice(7));
   }, 240_000);
 });
