@@ -54,6 +54,7 @@ export async function startHttps(opts: {
   const server = createHttpsListener({
     certs: leaves,
     requestListener: (req, res) => requestListener(req, res),
+    idleTimeoutMs: config.limits.idleTimeout,
     onUnknownServername: (servername) =>
       log.info({ servername: servername.slice(0, 255) }, "TLS handshake refused: unknown server name"),
   });
