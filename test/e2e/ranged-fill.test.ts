@@ -12,12 +12,14 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForCount } from "../support/access-log.ts";
 import {
+  HUB,
+  hubGatewayConfig,
   type LoopbackInternet,
   PRIVATE_PASSWORD,
   PRIVATE_USER,
   startLoopbackInternet,
 } from "../support/loopback-internet.ts";
-import { freePort, loopbackIp } from "../support/ports.ts";
+import { loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
 import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
@@ -25,7 +27,6 @@ import { wharfCertDir } from "../support/wharf-client.ts";
 import { startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
 const RANDOM_IMAGES = fileURLToPath(new URL("../support/random-images.sh", import.meta.url));
-const HUB = "registry-1.docker.io";
 const REPO = "library/ranged";
 
 let net: LoopbackInternet;
@@ -67,15 +68,11 @@ beforeAll(async () => {
   slowLayer = await layerOf(layout, 1);
   wharfIp = loopbackIp();
   wharf = await startWharf({
-    config: {
+    config: await hubGatewayConfig(net, {
+      ip: wharfIp,
       dataDir: join(tmp.path, "data"),
-      listen: { http: `${wharfIp}:5000`, https: `${wharfIp}:443`, dns: null, admin: null },
-      upstreamCaFile: net.ca.caCert,
-      upstreamDns: `127.0.0.1:${await freePort()}`,
-      cache: { prefetch: 0 },
-      limits: { idleTimeout: `${IDLE_TIMEOUT_MS}ms` },
-      registries: { "docker.io": { upstream: net.hubProxy.url, aliases: [HUB] } },
-    },
+      config: { limits: { idleTimeout: `${IDLE_TIMEOUT_MS}ms` } },
+    }),
   });
   caFile = join(await wharfCertDir(join(tmp.path, "data"), join(tmp.path, "wharf-ca")), "ca.crt");
 }, 180_000);

@@ -5,13 +5,12 @@
 // Retry-After…), delay before the headers, or send the body slowly. Counts what it saw, like the registries' access logs.
 import { readFileSync } from "node:fs";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Agent, request } from "undici";
 import { type LoggedRequest, matchesFilter, type RequestFilter } from "./access-log.ts";
 import { type BlobCdn, startBlobCdn } from "./blob-cdn.ts";
+import { startHttpsTestServer } from "./https-test-server.ts";
 
 export type TamperRule = (
   | { kind: "corrupt" }
@@ -213,14 +212,8 @@ export async function startTamperProxy(o: TamperProxyOptions): Promise<TamperPro
     }
   };
 
-  const server = createServer({ cert: readFileSync(o.cert), key: readFileSync(o.key) }, (req, res) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(o.port ?? 443, o.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const server = await startHttpsTestServer({ ...o, port: o.port ?? 443 }, handle);
+  const port = server.port;
   origin = `https://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`;
   return {
     url: origin,
@@ -233,10 +226,7 @@ export async function startTamperProxy(o: TamperProxyOptions): Promise<TamperPro
     },
     clear: () => rules.clear(),
     stop: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await server.stop();
       await cdn.stop();
       await agent.destroy();
     },
