@@ -8,25 +8,21 @@ import { readFile } from "node:fs/promises";
 import { connect as h2connect } from "node:http2";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForCount } from "../support/access-log.ts";
 import {
   HUB,
   hubGatewayConfig,
   type LoopbackInternet,
-  PRIVATE_PASSWORD,
-  PRIVATE_USER,
   startLoopbackInternet,
 } from "../support/loopback-internet.ts";
 import { loopbackIp } from "../support/ports.ts";
+import { pushRandomImages, type RandomLayer } from "../support/random-images.ts";
 import { runCommand } from "../support/run-command.ts";
-import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { wharfCertDir } from "../support/wharf-client.ts";
 import { startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
-const RANDOM_IMAGES = fileURLToPath(new URL("../support/random-images.sh", import.meta.url));
 const REPO = "library/ranged";
 
 let net: LoopbackInternet;
@@ -34,38 +30,21 @@ let wharf: WharfProcess;
 let tmp: TempDir;
 let wharfIp: string;
 let caFile: string;
-type Layer = { digest: string; size: number; bytes: Buffer };
+type Layer = RandomLayer;
 let layer: Layer;
 /** Left uncached for the idle-timeout test. */
 let slowLayer: Layer;
 const IDLE_TIMEOUT_MS = 2000;
 
-/** The single layer of image `i` of a random-images.sh layout, with its bytes. */
-async function layerOf(layout: string, i: number): Promise<Layer> {
-  const path = (d: string) => join(layout, "blobs", d.replace(":", "/"));
-  const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
-  const manifest = JSON.parse(await readFile(path(index.manifests[i].digest), "utf8"));
-  const l = manifest.layers[0] as { digest: string; size: number };
-  return { digest: l.digest, size: l.size, bytes: await readFile(path(l.digest)) };
-}
-
 beforeAll(async () => {
   tmp = await makeTempDir("wharf-e2e-ranged-");
   net = await startLoopbackInternet({ push: [] });
-  const layout = join(tmp.path, "random");
-  await runCommand(["bash", RANDOM_IMAGES, layout, "2", "40"]);
-  for (const i of [0, 1])
-    await runSkopeo([
-      "copy",
-      "--dest-cert-dir",
-      net.ca.certDir,
-      "--dest-creds",
-      `${PRIVATE_USER}:${PRIVATE_PASSWORD}`,
-      `oci:${layout}:img${i}`,
-      `docker://${new URL(net.hub.url).host}/${REPO}:${i + 1}`,
-    ]);
-  layer = await layerOf(layout, 0);
-  slowLayer = await layerOf(layout, 1);
+  [layer, slowLayer] = (await pushRandomImages(net, {
+    layout: join(tmp.path, "random"),
+    count: 2,
+    mib: 40,
+    reference: (i) => `${REPO}:${i + 1}`,
+  })) as [Layer, Layer];
   wharfIp = loopbackIp();
   wharf = await startWharf({
     config: await hubGatewayConfig(net, {
