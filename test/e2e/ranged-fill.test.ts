@@ -63,28 +63,34 @@ afterAll(async () => {
 });
 
 /** curl through the TLS gateway; the body goes to a file (binary), status and exit code come back. */
-async function rangedCurl(http: "--http1.1" | "--http2", range: string, out: string, digest = layer.digest) {
+/** "plain": HTTP/1.1 on the plain-HTTP listener (listen.http) instead of the TLS gateway. */
+async function rangedCurl(
+  http: "--http1.1" | "--http2" | "plain",
+  range: string,
+  out: string,
+  digest = layer.digest,
+) {
+  const path = `/v2/${REPO}/blobs/${digest}`;
+  const target =
+    http === "plain"
+      ? ["--http1.1", `${wharf.httpUrl}${path}`]
+      : [http, "--cacert", caFile, "--resolve", `${HUB}:443:${wharfIp}`, `https://${HUB}${path}`];
   const r = await runCommand(
     [
       "curl",
       "-sS",
       "--fail",
-      http,
       "--noproxy",
       "*",
       "--max-time",
       "60",
-      "--cacert",
-      caFile,
-      "--resolve",
-      `${HUB}:443:${wharfIp}`,
       "-H",
       `Range: ${range}`,
       "-o",
       out,
       "-w",
       "%{http_code} %{http_version}",
-      `https://${HUB}/v2/${REPO}/blobs/${digest}`,
+      ...target,
     ],
     { allowFailure: true, timeoutMs: 90_000 },
   );
@@ -147,16 +153,16 @@ describe("ranged requests on a blob being filled", () => {
     expect(blobGets(mark)).toBe(1);
   }, 120_000);
 
-  it("keep a client waiting for a slow fill past limits.idleTimeout; idle connections still close", async () => {
+  it("keep clients waiting for a slow fill past limits.idleTimeout (TLS and plain listeners); idle connections still close", async () => {
     const mark = net.hubProxy.mark();
     // About 6 s for the fill: three idle timeouts of waiting with nothing sent.
     net.hubProxy.setRule(slowLayer.digest, { kind: "slow", bytesPerSecond: Math.ceil(slowLayer.size / 6) });
     try {
       const start = Math.floor(slowLayer.size / 3);
-      const ranges = [start, start + 5_000_000].map((s) => ({ start: s, end: s + 65_535 }));
+      const ranges = [0, 5_000_000, 10_000_000].map((s) => ({ start: start + s, end: start + s + 65_535 }));
       const t0 = Date.now();
       const results = await Promise.all(
-        (["--http1.1", "--http2"] as const).map((http, i) => {
+        (["--http1.1", "--http2", "plain"] as const).map((http, i) => {
           const r = ranges[i] as { start: number; end: number };
           return rangedCurl(http, `bytes=${r.start}-${r.end}`, join(tmp.path, `slow${i}`), slowLayer.digest);
         }),
