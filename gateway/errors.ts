@@ -23,7 +23,11 @@ export const ERROR_CODES = {
   SIZE_INVALID: { status: 400, oci: "SIZE_INVALID" },
   DIGEST_INVALID: { status: 400, oci: "DIGEST_INVALID" },
   TAG_INVALID: { status: 400, oci: "TAG_INVALID" },
+  /** `?n=` that is not a count (distribution's code for it). */
+  PAGINATION_NUMBER_INVALID: { status: 400, oci: "PAGINATION_NUMBER_INVALID" },
   RANGE_INVALID: { status: 416, oci: "RANGE_INVALID" },
+  /** A request body over wharf's limit (spec, "Pushing Manifests": 413 for too large a manifest). */
+  TOO_LARGE: { status: 413, oci: "SIZE_INVALID" },
   UNAUTHORIZED: { status: 401, oci: "UNAUTHORIZED" },
   DENIED: { status: 403, oci: "DENIED" },
   UNSUPPORTED: { status: 405, oci: "UNSUPPORTED" },

@@ -181,7 +181,8 @@ export function createMetrics(
     labelNames: ["registry"] as const,
     registers,
     collect() {
-      for (const r of source.registries()) this.set({ registry: r.name }, BREAKER_OPEN[r.breaker]);
+      for (const r of source.registries())
+        if (r.kind !== "hosted") this.set({ registry: r.name }, BREAKER_OPEN[r.breaker]);
     },
   });
 

@@ -31,11 +31,13 @@ function rateLimitText(limits) {
 
 function registryCard(r) {
   const id = (what) => `${what}-${r.name}`;
-  const state = r.offline ? "offline" : r.upstream.breaker;
+  // a hosted registry has no upstream, so no breaker: its badge says what it is
+  const breaker = r.upstream ? r.upstream.breaker : "hosted";
+  const state = r.offline ? "offline" : breaker;
   const badge = el(
     "span",
-    { class: `badge ${state}`, "data-testid": id("breaker"), "data-value": r.upstream.breaker },
-    r.offline ? "offline" : BREAKER_TEXT[r.upstream.breaker] || r.upstream.breaker,
+    { class: `badge ${state}`, "data-testid": id("breaker"), "data-value": breaker },
+    r.offline ? "offline" : BREAKER_TEXT[breaker] || breaker,
   );
   const ratio = el("span", { class: "big", "data-testid": id("hit-ratio") });
   setValue(ratio, formatPercent(r.hitRatio), r.hitRatio);
@@ -69,12 +71,12 @@ function registryCard(r) {
     "article",
     { class: "card registry", "data-registry": r.name },
     el("div", { class: "reg-head" }, el("span", { class: "reg-name" }, r.name), badge),
-    el("div", { class: "upstream mono" }, r.upstream.url),
+    el("div", { class: "upstream mono" }, r.upstream ? r.upstream.url : "hosted: images pushed to wharf"),
     el("div", { class: "ratio" }, ratio, el("span", { class: "sub" }, "hit ratio")),
     bar,
     kv,
   );
-  if (r.upstream.lastError)
+  if (r.upstream?.lastError)
     card.append(
       el(
         "div",
@@ -83,6 +85,41 @@ function registryCard(r) {
       ),
     );
   return card;
+}
+
+// One row per mirrored tag (and one per entry not synced yet): digest, pin, upstream drift, last sync.
+function mirrorRows(entries) {
+  const rows = [];
+  for (const e of entries) {
+    const when = e.lastSuccess ? new Date(e.lastSuccess).toLocaleTimeString() : "never";
+    const sync = el(
+      "td",
+      { "data-testid": `mirror-last-sync-${e.entry}`, "data-value": e.lastSuccess || "" },
+      e.running ? "syncing…" : when,
+      e.lastError ? el("span", { class: "code-tag" }, "failed") : "",
+    );
+    const tags = e.tags.length > 0 ? e.tags : [null];
+    for (const t of tags) {
+      const state = !t ? "not synced" : t.pinned ? "pinned" : "following";
+      const drift = t?.drift ? ` · upstream now ${t.upstream.slice(7, 19)}` : "";
+      rows.push(
+        el(
+          "tr",
+          { "data-testid": "mirror-tag", "data-entry": e.entry, "data-tag": t ? t.tag : "" },
+          el("td", { class: "mono" }, e.target),
+          el("td", { class: "mono" }, t ? t.tag : "—"),
+          el(
+            "td",
+            { class: "mono", "data-testid": "mirror-digest", "data-value": t?.current || "" },
+            t?.current ? t.current.slice(0, 19) : "—",
+          ),
+          el("td", { "data-testid": "mirror-state" }, state + drift),
+          sync.cloneNode(true),
+        ),
+      );
+    }
+  }
+  return rows;
 }
 
 function render(s) {
@@ -115,6 +152,9 @@ function render(s) {
   usage.firstElementChild.style.width = `${pct}%`;
 
   $("#registries").replaceChildren(...s.registries.map(registryCard));
+  const mirror = s.mirror || [];
+  $("#mirror").hidden = mirror.length === 0;
+  $("#mirror-tags").replaceChildren(...mirrorRows(mirror));
 
   $("#top-repositories").replaceChildren(
     ...s.topRepositories.map((t) =>

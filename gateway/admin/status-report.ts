@@ -1,5 +1,7 @@
 // The /api/status document: the collected counters joined with the live state of each registry,
 // the cache, the CA and the listeners. The status page renders exactly this.
+
+import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 import type { CaInfo, StatusSource } from "./status-source.ts";
 import {
@@ -12,6 +14,7 @@ import {
 
 export interface RegistryStatus {
   name: string;
+  kind: "proxy" | "hosted";
   aliases: string[];
   offline: boolean;
   requests: number;
@@ -28,7 +31,8 @@ export interface RegistryStatus {
   bytesSaved: number;
   byKind: Record<string, Record<string, number>>;
   upstreamErrors: Record<string, number>;
-  upstream: { url: string; breaker: BreakerState; lastError: string | null };
+  /** null for a hosted registry: it has no upstream. */
+  upstream: { url: string; breaker: BreakerState; lastError: string | null } | null;
   rateLimit: {
     account: string;
     limit: number | null;
@@ -59,6 +63,8 @@ export interface StatusReport {
   ca: CaInfo | null;
   clientCommands: string[];
   listen: Record<string, string>;
+  /** Managed mirror entries: current digests, pins, last sync, drift (empty when none). */
+  mirror: MirrorEntryStatus[];
 }
 
 export function buildStatusReport(stats: WharfStats, source: StatusSource, now = Date.now()): StatusReport {
@@ -67,6 +73,7 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     const c = stats.registry(r.name);
     return {
       name: r.name,
+      kind: r.kind ?? "proxy",
       aliases: r.aliases,
       offline: r.offline,
       requests: c.requests,
@@ -81,7 +88,7 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
       bytesSaved: bytesSaved(c),
       byKind: c.byKind,
       upstreamErrors: c.upstreamErrors,
-      upstream: { url: r.upstream, breaker: r.breaker, lastError: r.lastError },
+      upstream: r.upstream === null ? null : { url: r.upstream, breaker: r.breaker, lastError: r.lastError },
       rateLimit: limits
         .filter((l) => l.registry === r.name)
         .map((l) => ({
@@ -118,5 +125,6 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     ca: source.ca(),
     clientCommands: source.clientCommands(),
     listen: source.listen(),
+    mirror: source.mirror?.() ?? [],
   };
 }

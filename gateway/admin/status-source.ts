@@ -5,12 +5,17 @@ import type { Ca } from "../../certs/certificate-authority.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
 import type { RateLimitState, RateLimits } from "../cache/rate-limits.ts";
 import type { Config } from "../config/schema.ts";
-import type { ProxyRegistry } from "../registry/proxy-registry.ts";
+import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
+import { ProxyRegistry } from "../registry/proxy-registry.ts";
+import type { Registry } from "../registry/registry.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 
 export interface RegistryInfo {
   name: string;
-  upstream: string;
+  /** Proxied (the default) or hosted; a hosted registry has no upstream and no breaker. */
+  kind?: "proxy" | "hosted";
+  /** The upstream's URL; null for a hosted registry. */
+  upstream: string | null;
   aliases: string[];
   offline: boolean;
   breaker: BreakerState;
@@ -43,6 +48,8 @@ export interface StatusSource {
   listen(): Record<string, string>;
   /** Shell commands an operator copies to set up builders. */
   clientCommands(): string[];
+  /** Managed mirror entries (absent: none configured). */
+  mirror?(): MirrorEntryStatus[];
 }
 
 /** What the status page offers to copy (cli/ca-command.ts, cli/client-config-command.ts). */
@@ -61,7 +68,7 @@ export function caInfo(ca: Pick<Ca, "subject" | "fingerprint256" | "notAfter">):
 export function statusSourceFrom(parts: {
   config: Config;
   cache: ContentCache;
-  backends: ReadonlyMap<string, ProxyRegistry>;
+  backends: ReadonlyMap<string, Registry>;
   rateLimits: RateLimits;
   version: string;
   startedAt?: number;
@@ -70,6 +77,7 @@ export function statusSourceFrom(parts: {
   /** Bound addresses, filled in as listeners come up (startWharf's `addresses`). */
   addresses: Record<string, string>;
   clientCommands?: readonly string[];
+  mirror?: () => MirrorEntryStatus[];
 }): StatusSource {
   const { config, cache, backends } = parts;
   return {
@@ -77,10 +85,12 @@ export function statusSourceFrom(parts: {
     startedAt: parts.startedAt ?? Date.now(),
     registries: () =>
       Object.entries(config.registries).map(([name, reg]) => {
-        const breaker = backends.get(name)?.upstream.breaker;
+        const registry = backends.get(name);
+        const breaker = registry instanceof ProxyRegistry ? registry.upstream.breaker : undefined;
         return {
           name,
-          upstream: reg.upstream,
+          kind: reg.hosted ? ("hosted" as const) : ("proxy" as const),
+          upstream: reg.upstream ?? null,
           aliases: [...reg.aliases],
           offline: config.offline || reg.offline,
           breaker: breaker?.state ?? "closed",
@@ -99,5 +109,6 @@ export function statusSourceFrom(parts: {
     },
     listen: () => ({ ...parts.addresses }),
     clientCommands: () => [...(parts.clientCommands ?? DEFAULT_CLIENT_COMMANDS)],
+    ...(parts.mirror && { mirror: parts.mirror }),
   };
 }

@@ -91,6 +91,47 @@ CREATE TABLE IF NOT EXISTS hosted_orphans (
   digest TEXT PRIMARY KEY,
   since INTEGER NOT NULL
 );
+-- Managed mirror (queried by mirror/mirror-state.ts): per mirrored tag what was copied and pins,
+-- the history of replaced digests, per entry the last runs; a generation the server polls.
+CREATE TABLE IF NOT EXISTS mirror_tags (
+  target_registry TEXT NOT NULL,
+  target_repository TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  source_registry TEXT NOT NULL,
+  source_repository TEXT NOT NULL,
+  source_digest TEXT,
+  upstream_digest TEXT,
+  pinned_digest TEXT,
+  pinned_at INTEGER,
+  synced_at INTEGER,
+  checked_at INTEGER,
+  size INTEGER,
+  platforms TEXT,
+  PRIMARY KEY (target_registry, target_repository, tag)
+);
+CREATE TABLE IF NOT EXISTS mirror_history (
+  target_registry TEXT NOT NULL,
+  target_repository TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  history_tag TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  replaced_at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  PRIMARY KEY (target_registry, target_repository, history_tag)
+);
+CREATE TABLE IF NOT EXISTS mirror_runs (
+  entry TEXT PRIMARY KEY,
+  last_start INTEGER,
+  last_end INTEGER,
+  last_success INTEGER,
+  last_error TEXT,
+  changes_total INTEGER NOT NULL DEFAULT 0,
+  failures_total INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS mirror_generation (
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  value INTEGER NOT NULL
+);
 `;
 
 /** Tables copied between a file and its in-memory stand-in (a full disk at start). */
@@ -102,6 +143,10 @@ const COPIED_TABLES = [
   "hosted_tags",
   "referrers",
   "hosted_orphans",
+  "mirror_tags",
+  "mirror_history",
+  "mirror_runs",
+  "mirror_generation",
 ];
 
 export class MetadataDb implements MetaStore {

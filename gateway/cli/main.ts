@@ -8,6 +8,7 @@ import { registerCacheCommands } from "./cache-command.ts";
 import { registerClientConfigCommand } from "./client-config-command.ts";
 import { registerDoctorCommand } from "./doctor-command.ts";
 import { registerGcCommand } from "./gc-command.ts";
+import { registerMirrorCommands } from "./mirror-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
 
 export const EXIT_OK = 0;
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerCacheCommands(program);
   registerGcCommand(program);
+  registerMirrorCommands(program);
   registerCaCommands(program);
   registerClientConfigCommand(program);
   registerDoctorCommand(program);

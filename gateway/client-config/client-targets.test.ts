@@ -15,10 +15,17 @@ describe("client targets", () => {
       {
         registry: "docker.io",
         upstream: "https://registry-1.docker.io",
+        hosted: false,
         hosts: ["docker.io", "registry-1.docker.io"],
         intercept: true,
       },
-      { registry: "quay.io", upstream: "https://quay.io", hosts: ["quay.io"], intercept: false },
+      {
+        registry: "quay.io",
+        upstream: "https://quay.io",
+        hosted: false,
+        hosts: ["quay.io"],
+        intercept: false,
+      },
     ]);
     expect(interceptedHosts(config)).toEqual(["docker.io", "registry-1.docker.io"]);
   });

@@ -17,7 +17,10 @@ export interface ClientConfig {
 
 export interface ClientTarget {
   registry: string;
-  upstream: string;
+  /** The upstream's URL; undefined for a hosted registry (wharf is its only server). */
+  upstream: string | undefined;
+  /** A hosted registry takes pushes through wharf. */
+  hosted: boolean;
   /** The registry name and its aliases. */
   hosts: string[];
   /** True when wharf's DNS answers these names, so builders reach wharf's TLS listener under them. */
@@ -27,7 +30,8 @@ export interface ClientTarget {
 export function clientTargets(config: Config): ClientTarget[] {
   return Object.entries(config.registries).map(([registry, r]) => ({
     registry,
-    upstream: r.upstream.replace(/\/+$/, ""),
+    upstream: r.upstream?.replace(/\/+$/, ""),
+    hosted: r.hosted !== undefined,
     hosts: [registry, ...r.aliases],
     intercept: r.intercept,
   }));

@@ -22,6 +22,20 @@ function file(files: { path: string; content: string }[], path: string): string 
 describe("containerdHostsConfig", () => {
   const installDir = "/etc/containerd/certs.d";
 
+  it("gives a hosted registry no server (wharf is its only one) and lets it push through wharf", () => {
+    const hosted = buildConfig({
+      listen: { http: "0.0.0.0:5000" },
+      defaultRegistry: "registry.internal",
+      registries: { "registry.internal": { hosted: {} } },
+    }).config;
+    const { files } = containerdHostsConfig({ config: hosted, caPem: CA, address: "10.1.2.3", installDir });
+    expect(parseTomlSubset(file(files, "certs.d/registry.internal/hosts.toml"))).toEqual({
+      // the default server, https://registry.internal, is wharf's TLS gateway (its DNS answers it)
+      ca: "/etc/containerd/certs.d/registry.internal/ca.crt",
+      host: { "http://10.1.2.3:5000": { capabilities: ["pull", "resolve", "push"] } },
+    });
+  });
+
   it("points every registry and _default at the plain-HTTP mirror", () => {
     const { files, notes } = containerdHostsConfig({ config, caPem: CA, address: "10.1.2.3", installDir });
     const docker = parseTomlSubset(file(files, "certs.d/docker.io/hosts.toml"));

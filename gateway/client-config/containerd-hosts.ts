@@ -29,12 +29,16 @@ function hostsToml(opts: {
   serverCa?: string;
   mirror: string;
   mirrorCa?: string;
+  push?: boolean;
 }): string {
   const lines = [`# ${opts.comment}`];
   if (opts.server) lines.push(`server = ${tomlString(opts.server)}`);
   // Only read for the server by newer containerd; it matters when wharf's DNS also answers the server's name.
   if (opts.serverCa) lines.push(`ca = ${tomlString(opts.serverCa)}`);
-  lines.push("", tomlTable("host", opts.mirror), `  capabilities = ${tomlArray(["pull", "resolve"])}`);
+  // a hosted registry lives only in wharf: pushes go there too; no `server` line, so containerd's
+  // default server (https://<registry>) is the registry name, which wharf's DNS answers
+  const capabilities = opts.push ? ["pull", "resolve", "push"] : ["pull", "resolve"];
+  lines.push("", tomlTable("host", opts.mirror), `  capabilities = ${tomlArray(capabilities)}`);
   if (opts.mirrorCa) lines.push(`  ca = ${tomlString(opts.mirrorCa)}`);
   return `${lines.join("\n")}\n`;
 }
@@ -59,6 +63,7 @@ export function containerdHostsConfig(opts: ContainerdHostsOptions): ClientConfi
       serverCa: target?.intercept ? caPath : undefined,
       mirror,
       mirrorCa: https ? caPath : undefined,
+      push: target?.hosted,
     });
     files.push({ path: `certs.d/${dir}/hosts.toml`, content });
     if (needsCa) files.push({ path: `certs.d/${dir}/ca.crt`, content: opts.caPem });

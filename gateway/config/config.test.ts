@@ -101,3 +101,41 @@ describe("config", () => {
     );
   });
 });
+
+describe("hosted registries", () => {
+  it("a registry is upstream: or hosted:, and hosted has defaults", () => {
+    const { config } = buildConfig({
+      registries: {
+        "docker.io": { upstream: "https://registry-1.docker.io" },
+        "registry.internal": { hosted: {}, aliases: ["wharf.example.internal"] },
+      },
+    });
+    expect(config.registries["registry.internal"]?.hosted).toEqual({
+      allowDelete: false,
+      anonymousPull: true,
+      uploadTtl: 24 * 3_600_000,
+    });
+    expect(config.registries["registry.internal"]?.upstream).toBeUndefined();
+    expect(config.registries["docker.io"]?.hosted).toBeUndefined();
+  });
+  it("names the key when neither or both are given", () => {
+    expect(message(() => buildConfig({ registries: { "a.internal": {} } }))).toMatch(
+      /registries\.a\.internal\.upstream: give either upstream .* or hosted/,
+    );
+    expect(
+      message(() =>
+        buildConfig({ registries: { "a.internal": { upstream: "https://a.example", hosted: {} } } }),
+      ),
+    ).toMatch(/registries\.a\.internal\.hosted: give either upstream or hosted, not both/);
+    expect(
+      message(() =>
+        buildConfig({
+          registries: { "a.internal": { hosted: {}, auth: { username: "u", password: "p" } } },
+        }),
+      ),
+    ).toMatch(/registries\.a\.internal\.auth: .*hosted registry has none/);
+    expect(
+      message(() => buildConfig({ registries: { "a.internal": { hosted: { uploadTtl: "soon" } } } })),
+    ).toMatch(/registries\.a\.internal\.hosted\.uploadTtl: expected a duration/);
+  });
+});

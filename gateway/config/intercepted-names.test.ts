@@ -10,16 +10,25 @@ describe("intercepted names", () => {
       "docker.io": { upstream: "https://registry-1.docker.io", aliases: ["registry-1.docker.io"] },
       "harbor.local:8443": { upstream: "https://harbor.local:8443" },
       "quay.io": { upstream: "https://quay.io", intercept: false },
+      "registry.internal": { hosted: {}, aliases: ["wharf.example.internal"] },
     },
   });
   it("keeps ports for certs.d and leaves non-intercepted registries out", () => {
-    expect(interceptedHosts(config)).toEqual(["docker.io", "registry-1.docker.io", "harbor.local:8443"]);
+    expect(interceptedHosts(config)).toEqual([
+      "docker.io",
+      "registry-1.docker.io",
+      "harbor.local:8443",
+      "registry.internal",
+      "wharf.example.internal",
+    ]);
   });
   it("gives DNS names without ports, extraNames added, each once", () => {
     expect(interceptedNames(config)).toEqual([
       "docker.io",
       "registry-1.docker.io",
       "harbor.local",
+      "registry.internal",
+      "wharf.example.internal",
       "wharf.internal",
     ]);
   });

@@ -1,6 +1,8 @@
 // The configuration contract (docs/config.md documents every key). Parsed once at start, then frozen.
 import { z } from "zod";
+import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { DEFAULT_REGISTRIES } from "./defaults.ts";
+import { mirrorSchema } from "./mirror-schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
 const duration = (what = 'a duration like "30s", "5m" or "1h"') =>
@@ -74,15 +76,51 @@ const repositoryRule = z.strictObject({
   tagTtl: tagTtl.optional(),
 });
 
-const registry = z.strictObject({
-  upstream: z.url({ protocol: /^https?$/, error: "expected an http(s) URL such as https://ghcr.io" }),
-  aliases: z.array(hostName).prefault([]),
-  tagTtl: tagTtl.prefault(300),
-  repositories: z.array(repositoryRule).prefault([]),
-  auth: auth.optional(),
-  intercept: z.boolean().prefault(true),
-  offline: z.boolean().prefault(false),
+/** A registry that holds images of its own and takes pushes (issue 14). */
+const hosted = z.strictObject({
+  /** DELETE of manifests, tags and blobs (OCI distribution spec, "Content Management"). */
+  allowDelete: z.boolean().prefault(false),
+  /** Pulls without credentials; pushes always need a user (access.htpasswd). */
+  anonymousPull: z.boolean().prefault(true),
+  /** Uploads untouched for longer than this are abandoned and removed by `wharf gc`. */
+  uploadTtl: duration().prefault("24h"),
 });
+
+// Either proxied (`upstream:`) or hosted (`hosted:`), never both: checked below with an error that
+// names the key, where a zod union would only say that no variant matched.
+const registry = z
+  .strictObject({
+    upstream: z
+      .url({ protocol: /^https?$/, error: "expected an http(s) URL such as https://ghcr.io" })
+      .optional(),
+    hosted: hosted.optional(),
+    aliases: z.array(hostName).prefault([]),
+    tagTtl: tagTtl.prefault(300),
+    repositories: z.array(repositoryRule).prefault([]),
+    auth: auth.optional(),
+    intercept: z.boolean().prefault(true),
+    offline: z.boolean().prefault(false),
+  })
+  .superRefine((r, ctx) => {
+    if (r.upstream === undefined && r.hosted === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["upstream"],
+        message: "give either upstream (a registry to proxy) or hosted: {} (a registry that takes pushes)",
+      });
+    if (r.upstream !== undefined && r.hosted !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["hosted"],
+        message: "give either upstream or hosted, not both: a hosted registry has no upstream",
+      });
+    if (r.hosted !== undefined && r.auth !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth"],
+        message: "auth is wharf's login at an upstream; a hosted registry has none (users: access.htpasswd)",
+      });
+  });
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, { message: 'expected a CIDR like "10.0.0.0/8"' });
 const ip = z.string().regex(/^[0-9a-fA-F:.]+$/, { message: "expected an IP address" });
@@ -93,95 +131,109 @@ const access = z.strictObject({
   htpasswd: z.string().min(1),
 });
 
-export const configSchema = z.strictObject({
-  dataDir: z.string().min(1).prefault("./data"),
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).prefault("info"),
-  listen: z
-    .strictObject({
-      http: listenAddress.prefault("0.0.0.0:5000"),
-      https: listenAddress.prefault("0.0.0.0:443"),
-      dns: listenAddress.prefault("0.0.0.0:53"),
-      admin: listenAddress.prefault("127.0.0.1:9090"),
-    })
-    .prefault({}),
-  workers: z.number().int().min(1).max(64).prefault(1),
-  upstreamCaFile: z.string().min(1).nullable().prefault(null),
-  upstreamDns: z
-    .string()
-    .refine((v) => parseDnsServer(v) !== undefined, { message: 'expected "ip:port" such as "8.8.8.8:53"' })
-    .prefault("8.8.8.8:53")
-    .transform((v) => parseDnsServer(v) as HostPort),
-  upstreamProxy: z
-    .url({ protocol: /^https?$/ })
-    .nullable()
-    .prefault(null),
-  upstreamTimeouts: z
-    .strictObject({
-      connect: duration().prefault("10s"),
-      headers: duration().prefault("30s"),
-      body: duration().prefault("60s"),
-    })
-    .prefault({}),
-  defaultRegistry: z.string().prefault("docker.io"),
-  offline: z.boolean().prefault(false),
-  rateLimitReserve: z.number().int().min(0).prefault(10),
-  tls: z
-    .strictObject({
-      caCertFile: z.string().min(1).nullable().prefault(null),
-      caKeyFile: z.string().min(1).nullable().prefault(null),
-      extraNames: z.array(z.string().min(1)).prefault([]),
-      leafValidity: duration().prefault("90d"),
-      renewBefore: duration().prefault("30d"),
-    })
-    .prefault({}),
-  dns: z
-    .strictObject({
-      answer: z.array(ip).prefault([]),
-      ttl: z.number().int().min(0).max(86400).prefault(30),
-      extraNames: z.array(hostName).prefault([]),
-      allow: z
-        .array(cidr)
-        .prefault([
-          "127.0.0.0/8",
-          "::1/128",
-          "10.0.0.0/8",
-          "172.16.0.0/12",
-          "192.168.0.0/16",
-          "fc00::/7",
-          "fe80::/10",
-        ]),
-      failOpen: z.boolean().prefault(true),
-      rateLimit: z.number().int().min(0).prefault(500),
-    })
-    .prefault({}),
-  access: access.optional(),
-  admin: z.strictObject({ token: z.string().min(1).nullable().prefault(null) }).prefault({}),
-  cache: z
-    .strictObject({
-      maxSize: size.nullable().prefault(null),
-      minFree: size.prefault("1GiB"),
-      fillTimeout: duration().prefault("30m"),
-      evictInterval: duration().prefault("30s"),
-      scrubInterval: duration().nullable().prefault("24h"),
-      scrubRate: size.prefault("16MiB"),
-      prefetch: z.number().int().min(0).max(64).prefault(4),
-    })
-    .prefault({}),
-  limits: z
-    .strictObject({
-      // No write progress to a client for this long: its connection (HTTP/2: its stream) is closed.
-      sendTimeout: duration().prefault("2m"),
-      maxConnections: z.number().int().min(1).max(1_000_000).prefault(4096),
-    })
-    .prefault({}),
-  registries: z
-    .record(hostName, registry)
-    .prefault(DEFAULT_REGISTRIES)
-    .refine((r) => Object.keys(r).length > 0, {
-      message: "configure at least one registry",
-    }),
-});
+export const configSchema = z
+  .strictObject({
+    dataDir: z.string().min(1).prefault("./data"),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).prefault("info"),
+    listen: z
+      .strictObject({
+        http: listenAddress.prefault("0.0.0.0:5000"),
+        https: listenAddress.prefault("0.0.0.0:443"),
+        dns: listenAddress.prefault("0.0.0.0:53"),
+        admin: listenAddress.prefault("127.0.0.1:9090"),
+      })
+      .prefault({}),
+    workers: z.number().int().min(1).max(64).prefault(1),
+    upstreamCaFile: z.string().min(1).nullable().prefault(null),
+    upstreamDns: z
+      .string()
+      .refine((v) => parseDnsServer(v) !== undefined, { message: 'expected "ip:port" such as "8.8.8.8:53"' })
+      .prefault("8.8.8.8:53")
+      .transform((v) => parseDnsServer(v) as HostPort),
+    upstreamProxy: z
+      .url({ protocol: /^https?$/ })
+      .nullable()
+      .prefault(null),
+    upstreamTimeouts: z
+      .strictObject({
+        connect: duration().prefault("10s"),
+        headers: duration().prefault("30s"),
+        body: duration().prefault("60s"),
+      })
+      .prefault({}),
+    defaultRegistry: z.string().prefault("docker.io"),
+    offline: z.boolean().prefault(false),
+    rateLimitReserve: z.number().int().min(0).prefault(10),
+    tls: z
+      .strictObject({
+        caCertFile: z.string().min(1).nullable().prefault(null),
+        caKeyFile: z.string().min(1).nullable().prefault(null),
+        extraNames: z.array(z.string().min(1)).prefault([]),
+        leafValidity: duration().prefault("90d"),
+        renewBefore: duration().prefault("30d"),
+      })
+      .prefault({}),
+    dns: z
+      .strictObject({
+        answer: z.array(ip).prefault([]),
+        ttl: z.number().int().min(0).max(86400).prefault(30),
+        extraNames: z.array(hostName).prefault([]),
+        allow: z
+          .array(cidr)
+          .prefault([
+            "127.0.0.0/8",
+            "::1/128",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fc00::/7",
+            "fe80::/10",
+          ]),
+        failOpen: z.boolean().prefault(true),
+        rateLimit: z.number().int().min(0).prefault(500),
+      })
+      .prefault({}),
+    access: access.optional(),
+    admin: z.strictObject({ token: z.string().min(1).nullable().prefault(null) }).prefault({}),
+    cache: z
+      .strictObject({
+        maxSize: size.nullable().prefault(null),
+        minFree: size.prefault("1GiB"),
+        fillTimeout: duration().prefault("30m"),
+        evictInterval: duration().prefault("30s"),
+        scrubInterval: duration().nullable().prefault("24h"),
+        scrubRate: size.prefault("16MiB"),
+        prefetch: z.number().int().min(0).max(64).prefault(4),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        // No write progress to a client for this long: its connection (HTTP/2: its stream) is closed.
+        sendTimeout: duration().prefault("2m"),
+        maxConnections: z.number().int().min(1).max(1_000_000).prefault(4096),
+      })
+      .prefault({}),
+    registries: z
+      .record(hostName, registry)
+      .prefault(DEFAULT_REGISTRIES)
+      .refine((r) => Object.keys(r).length > 0, {
+        message: "configure at least one registry",
+      }),
+    /** Managed mirror: upstream tags copied into hosted registries with history (docs/mirror.md). */
+    mirror: mirrorSchema,
+  })
+  .superRefine((c, ctx) => {
+    for (const issue of resolveMirrorEntries(c.mirror, c).issues)
+      ctx.addIssue({ code: "custom", path: issue.path, message: issue.message });
+  });
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type RegistryConfig = Config["registries"][string];
+export type HostedConfig = NonNullable<RegistryConfig["hosted"]>;
+/** A proxied registry's config: the one kind that has an upstream. */
+export type ProxiedRegistryConfig = RegistryConfig & { upstream: string };
+
+export function isProxied(r: RegistryConfig): r is ProxiedRegistryConfig {
+  return r.upstream !== undefined;
+}

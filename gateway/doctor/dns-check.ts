@@ -70,12 +70,12 @@ export async function checkInterceptedNames(opts: {
   );
 }
 
-/** Resolves the first registry's upstream host through upstreamDns, as the gateway will. */
+/** Resolves the first proxied registry's upstream host through upstreamDns, as the gateway will. */
 export async function checkUpstreamDns(config: Config, timeoutMs: number): Promise<CheckResult> {
-  const first = Object.entries(config.registries)[0];
+  const first = Object.entries(config.registries).find(([, r]) => r.upstream !== undefined);
   const server = show(config.upstreamDns);
-  if (!first) return skip("upstream dns", "no registry configured");
-  const host = new URL(first[1].upstream).hostname.replace(/^\[(.*)\]$/, "$1");
+  if (!first) return skip("upstream dns", "no proxied registry configured: wharf contacts no upstream");
+  const host = new URL(first[1].upstream as string).hostname.replace(/^\[(.*)\]$/, "$1");
   if (isIP(host))
     return skip("upstream dns", `${first[0]}'s upstream is an IP address (${host}); nothing to resolve`);
   try {

@@ -32,6 +32,7 @@ export async function checkUpstream(opts: {
   const url = opts.config.upstream;
   let date: string | undefined;
   const done = (result: CheckResult): UpstreamCheck => ({ registry, result, date });
+  if (url === undefined) return done(skip(name, "hosted: wharf holds its images, there is no upstream"));
   if (opts.config.offline) return done(skip(name, "offline: true, wharf never contacts it"));
   const as = credentials ? `as ${credentials.username}` : "anonymously";
   const authFix = credentials

@@ -45,6 +45,17 @@ export class RegistryRouter {
     return groups;
   }
 
+  /** The registry of a request that names no repository (`/v2/`, `/v2/_catalog`). */
+  registryWithoutName(opts: { servername?: string; host?: string; ns?: string | null }): string {
+    const registry =
+      this.registryForHost(opts.servername) ??
+      this.registryForHost(opts.host) ??
+      (opts.ns ? this.registryForHost(opts.ns) : undefined);
+    if (!registry && opts.ns)
+      throw new WharfError("NAME_UNKNOWN", `registry "${opts.ns.slice(0, 100)}" is not configured in wharf`);
+    return registry ?? this.#default;
+  }
+
   route(opts: { name: string; servername?: string; host?: string; ns?: string | null }): Routed {
     const fromSni = this.registryForHost(opts.servername);
     const fromHost = this.registryForHost(opts.host);

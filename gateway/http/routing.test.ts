@@ -1,27 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { buildConfig } from "../config/load-config.ts";
 import { isWharfError } from "../errors.ts";
+import { certificateGroups } from "../server/start-https.ts";
 import { RegistryRouter } from "./registry-router.ts";
-import { parseV2Path } from "./v2-path.ts";
+import { assertSafeV2Path, endpointOf } from "./v2-path.ts";
 
 const router = new RegistryRouter(buildConfig({}).config);
 
 describe("v2 paths", () => {
-  it("parses the pull endpoints", () => {
-    expect(parseV2Path("/v2/")).toEqual({ kind: "base" });
-    expect(parseV2Path("/v2/library/alpine/manifests/3.20")).toEqual({
-      kind: "manifest",
-      name: "library/alpine",
-      reference: "3.20",
-    });
-    expect(parseV2Path("/v2/a/b/c/blobs/sha256:x")).toEqual({
-      kind: "blob",
-      name: "a/b/c",
-      digest: "sha256:x",
-    });
-    expect(parseV2Path("/v2/a/tags/list")).toEqual({ kind: "tags", name: "a" });
-    expect(parseV2Path("/v2/a/blobs/uploads/")).toEqual({ kind: "upload", name: "a" });
-    expect(parseV2Path("/metrics")).toBeUndefined();
+  it("names the endpoint of a path, whatever the method", () => {
+    expect(endpointOf("/v2/")).toBe("base");
+    expect(endpointOf("/v2/library/alpine/manifests/3.20")).toBe("manifest");
+    expect(endpointOf("/v2/a/b/c/blobs/sha256:x")).toBe("blob");
+    expect(endpointOf("/v2/a/tags/list")).toBe("tags");
+    expect(endpointOf("/v2/a/blobs/uploads/")).toBe("upload");
+    expect(endpointOf("/v2/a/blobs/uploads/abc")).toBe("upload");
+    expect(endpointOf("/v2/a/referrers/sha256:x")).toBe("referrers");
+    expect(endpointOf("/v2/_catalog")).toBe("catalog");
+    expect(endpointOf("/metrics")).toBeUndefined();
   });
   it.each([
     "/v2/a/../b/manifests/1",
@@ -31,7 +27,7 @@ describe("v2 paths", () => {
     `/v2/${"a/".repeat(2000)}manifests/1`,
   ])("refuses hostile path %s", (p) => {
     try {
-      parseV2Path(p);
+      assertSafeV2Path(p);
       expect.unreachable();
     } catch (e) {
       expect(isWharfError(e, "NAME_INVALID")).toBe(true);
@@ -87,6 +83,36 @@ describe("registry routing", () => {
       "docker.io",
       "registry-1.docker.io",
       "index.docker.io",
+    ]);
+  });
+});
+
+describe("hosted registries", () => {
+  const { config } = buildConfig({
+    registries: {
+      "docker.io": { upstream: "https://registry-1.docker.io", aliases: ["registry-1.docker.io"] },
+      "registry.internal": { hosted: {}, aliases: ["wharf.example.internal"] },
+    },
+  });
+  const r = new RegistryRouter(config);
+  it("are routed by their names and aliases, and by path prefix", () => {
+    expect(r.route({ name: "team/app", servername: "wharf.example.internal" })).toMatchObject({
+      registry: "registry.internal",
+      repository: "team/app",
+      via: "host",
+    });
+    expect(r.route({ name: "registry.internal/team/app", host: "10.0.0.5:5000" })).toMatchObject({
+      registry: "registry.internal",
+      repository: "team/app",
+      via: "prefix",
+    });
+    expect(r.registryWithoutName({ host: "registry.internal" })).toBe("registry.internal");
+    expect(r.registryWithoutName({ host: "10.0.0.5:5000" })).toBe("docker.io");
+  });
+  it("get a leaf certificate for their names like every registry", () => {
+    expect(certificateGroups(config, r)["registry.internal"]).toEqual([
+      "registry.internal",
+      "wharf.example.internal",
     ]);
   });
 });

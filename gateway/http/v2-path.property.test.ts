@@ -1,16 +1,17 @@
-// Properties of the registry API path parser: any input is a route, undefined or a 4xx WharfError;
-// paths built from the spec's grammar round-trip; traversal forms never reach a route.
+// Properties of the registry API path checks: any input is either refused with NAME_INVALID or
+// passed on; paths built from the spec's grammar are safe and name the right endpoint; traversal
+// forms never pass.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { clientErrorOnly, fuzzRuns } from "../../test/fuzz/fuzz-budget.ts";
 import { digest, hostileText, repositoryName, tag } from "../../test/fuzz/oci-grammar.ts";
 import { WharfError } from "../errors.ts";
-import { parseV2Path } from "./v2-path.ts";
+import { assertSafeV2Path, endpointOf } from "./v2-path.ts";
 
 const numRuns = fuzzRuns(500);
 
-describe("parseV2Path properties", () => {
-  it("answers any path with a route, undefined or a 4xx WharfError", () => {
+describe("v2 path properties", () => {
+  it("answers any path with a pass or a 4xx WharfError, and endpointOf never throws", () => {
     const path = fc.oneof(
       hostileText,
       hostileText.map((t) => `/v2/${t}`),
@@ -18,28 +19,28 @@ describe("parseV2Path properties", () => {
     );
     fc.assert(
       fc.property(path, (p) => {
-        clientErrorOnly(() => parseV2Path(p));
+        clientErrorOnly(() => assertSafeV2Path(p));
+        expect(() => endpointOf(p)).not.toThrow();
       }),
       { numRuns },
     );
   });
 
-  it("round-trips manifest, blob, tags and upload paths built from the grammar", () => {
+  it("passes manifest, blob, tags, upload and referrers paths built from the grammar", () => {
     fc.assert(
       fc.property(repositoryName, tag, digest, (name, ref, dgst) => {
-        expect(parseV2Path(`/v2/${name}/manifests/${ref}`)).toEqual({
-          kind: "manifest",
-          name,
-          reference: ref,
-        });
-        expect(parseV2Path(`/v2/${name}/manifests/${dgst}`)).toEqual({
-          kind: "manifest",
-          name,
-          reference: dgst,
-        });
-        expect(parseV2Path(`/v2/${name}/blobs/${dgst}`)).toEqual({ kind: "blob", name, digest: dgst });
-        expect(parseV2Path(`/v2/${name}/tags/list`)).toEqual({ kind: "tags", name });
-        expect(parseV2Path(`/v2/${name}/blobs/uploads/`)).toEqual({ kind: "upload", name });
+        const cases: [string, ReturnType<typeof endpointOf>][] = [
+          [`/v2/${name}/manifests/${ref}`, "manifest"],
+          [`/v2/${name}/manifests/${dgst}`, "manifest"],
+          [`/v2/${name}/blobs/${dgst}`, "blob"],
+          [`/v2/${name}/tags/list`, "tags"],
+          [`/v2/${name}/blobs/uploads/`, "upload"],
+          [`/v2/${name}/referrers/${dgst}`, "referrers"],
+        ];
+        for (const [p, kind] of cases) {
+          expect(() => assertSafeV2Path(p)).not.toThrow();
+          expect(endpointOf(p)).toBe(kind);
+        }
       }),
       { numRuns },
     );
@@ -51,14 +52,15 @@ describe("parseV2Path properties", () => {
       fc.property(repositoryName, tag, hostile, fc.nat(), (name, ref, bad, at) => {
         const segments = [...name.split("/"), "manifests", ref];
         segments.splice(at % (segments.length + 1), 0, bad);
-        // Refused: NAME_INVALID, or no route at all (a trailing "/" is simply not an endpoint).
-        let route: unknown;
+        const p = `/v2/${segments.join("/")}`;
+        // Refused: NAME_INVALID, or no endpoint at all (a trailing "/" is simply not an endpoint).
         try {
-          route = parseV2Path(`/v2/${segments.join("/")}`);
+          assertSafeV2Path(p);
         } catch (err) {
           expect(err instanceof WharfError && err.code === "NAME_INVALID").toBe(true);
+          return;
         }
-        expect(route).toBeUndefined();
+        expect(endpointOf(p)).toBeUndefined();
       }),
       { numRuns },
     );

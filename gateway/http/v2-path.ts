@@ -1,38 +1,32 @@
-// Parses the path of a registry API request (OCI distribution spec, "Endpoints" table) without
-// decoding it: percent-encoding, "..", empty segments and backslashes are refused before
-// anything looks at the disk.
+// Registry API paths (OCI distribution spec, "Endpoints" table), checked without decoding them:
+// percent-encoding, "..", empty segments and backslashes are refused before anything routes or
+// looks at the disk. The routes themselves are hono patterns (registry-app.ts); endpointOf only
+// tells a known endpoint asked with the wrong method (405) from a path that is none (404).
 import { WharfError } from "../errors.ts";
 
-export type V2Route =
-  | { kind: "base" }
-  | { kind: "manifest"; name: string; reference: string }
-  | { kind: "blob"; name: string; digest: string }
-  | { kind: "tags"; name: string }
-  | { kind: "upload"; name: string }
-  | { kind: "catalog" };
+export type V2Endpoint = "base" | "manifest" | "blob" | "upload" | "tags" | "referrers" | "catalog";
 
 const MAX_PATH = 2048;
+const HOSTILE = /[%\\]|\/\/|(^|\/)\.\.?(\/|$)/;
 
-export function parseV2Path(rawPath: string): V2Route | undefined {
-  if (rawPath === "/v2" || rawPath === "/v2/") return { kind: "base" };
-  if (!rawPath.startsWith("/v2/")) return undefined;
-  if (
-    rawPath.length > MAX_PATH ||
-    /[%\\]/.test(rawPath) ||
-    /(^|\/)\.\.?(\/|$)/.test(rawPath) ||
-    rawPath.includes("//")
-  ) {
+/** Throws NAME_INVALID for a raw /v2/ path that must not reach routing. */
+export function assertSafeV2Path(rawPath: string): void {
+  if (rawPath.length > MAX_PATH || HOSTILE.test(rawPath))
     throw new WharfError("NAME_INVALID", "invalid repository path");
-  }
-  const rest = rawPath.slice(4);
-  if (rest === "_catalog") return { kind: "catalog" };
-  let m = /^(.+)\/manifests\/([^/]+)$/.exec(rest);
-  if (m) return { kind: "manifest", name: m[1] as string, reference: m[2] as string };
-  m = /^(.+)\/blobs\/uploads(\/[^/]*)?$/.exec(rest);
-  if (m) return { kind: "upload", name: m[1] as string };
-  m = /^(.+)\/blobs\/([^/]+)$/.exec(rest);
-  if (m) return { kind: "blob", name: m[1] as string, digest: m[2] as string };
-  m = /^(.+)\/tags\/list$/.exec(rest);
-  if (m) return { kind: "tags", name: m[1] as string };
+}
+
+const SHAPES: [RegExp, V2Endpoint][] = [
+  [/^\/v2\/?$/, "base"],
+  [/^\/v2\/_catalog$/, "catalog"],
+  [/^\/v2\/.+\/manifests\/[^/]+$/, "manifest"],
+  [/^\/v2\/.+\/blobs\/uploads\/[^/]*$/, "upload"],
+  [/^\/v2\/.+\/blobs\/[^/]+$/, "blob"],
+  [/^\/v2\/.+\/tags\/list$/, "tags"],
+  [/^\/v2\/.+\/referrers\/[^/]+$/, "referrers"],
+];
+
+/** Which endpoint a (safe) path names, whatever the method; undefined for none. */
+export function endpointOf(rawPath: string): V2Endpoint | undefined {
+  for (const [re, kind] of SHAPES) if (re.test(rawPath)) return kind;
   return undefined;
 }

@@ -10,7 +10,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type FileBody, isFileBody } from "../cache/file-body.ts";
-import type { Reply } from "./content-reply.ts";
+import type { Body } from "../registry/registry.ts";
 import { abortResponse, type SendWatch, unwatchSend, watchSend } from "./send-watchdog.ts";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -18,11 +18,18 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 
 export const API_VERSION_HEADER = { "docker-distribution-api-version": "registry/2.0" };
 
+/** A reply as written: status, headers and an optional body. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body?: Body;
+}
+
 /** Two of these per response: 8 concurrent pulls hold 8 MiB; larger chunks saved no CPU on loopback. */
 const CHUNK = 512 * 1024;
 
 /** Lets go of a body that will not be sent (HEAD, or an error before the first byte). */
-export function discardBody(body: Reply["body"]): void {
+export function discardBody(body: Body | undefined): void {
   if (body instanceof Readable) body.destroy();
   else if (isFileBody(body)) body.release();
 }

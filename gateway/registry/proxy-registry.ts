@@ -66,6 +66,14 @@ export class ProxyRegistry implements Registry {
   /** Upstream checks of stale tags in flight, by repository:tag (this object is one registry). */
   readonly #revalidations = new SingleFlight<Found>();
   readonly #prefetch: PrefetchPlanner | undefined;
+  /**
+   * A digest that answers for `repository:tag` instead of upstream (the managed mirror's
+   * serveUpstreamName: pins and rollbacks reach clients pulling the upstream name). Must be cheap:
+   * it runs on every pull of a tag.
+   */
+  tagOverride:
+    | ((repository: string, tag: string) => { digest: string; mediaType: string } | undefined)
+    | undefined;
 
   constructor(deps: ProxyRegistryDeps) {
     this.#d = deps;
@@ -129,6 +137,11 @@ export class ProxyRegistry implements Registry {
   }
 
   async #manifestByTag(repository: string, tag: string): Promise<Found> {
+    const override = this.tagOverride?.(repository, tag);
+    if (override) {
+      const m = await this.#loadManifest(parseDigest(override.digest), override.mediaType);
+      if (m) return { manifest: m, outcome: "hit" };
+    }
     const rec = this.#d.cache.db.getTag(this.name, repository, tag);
     const local = rec ? await this.#loadManifest(parseDigest(rec.digest), rec.mediaType) : undefined;
     if (rec && local) {

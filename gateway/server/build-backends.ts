@@ -1,4 +1,6 @@
-// Builds one ProxyRegistry per configured registry, sharing the cache, dispatcher and resolver.
+// Builds one Registry per configured registry: a proxy over the pull-through cache for an
+// `upstream:` entry, a hosted registry for a `hosted:` one. They share the cache, the upstream
+// dispatcher and one prefetch queue.
 
 import type { Dispatcher } from "undici";
 import type { ContentCache } from "../cache/content-cache.ts";
@@ -6,7 +8,9 @@ import { PrefetchQueue } from "../cache/prefetch-queue.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
 import type { Logger } from "../log.ts";
+import { HostedRegistry } from "../registry/hosted/hosted-registry.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
+import type { Registry } from "../registry/registry.ts";
 import { UpstreamClient } from "../upstream/upstream-client.ts";
 
 export function buildBackends(opts: {
@@ -16,13 +20,18 @@ export function buildBackends(opts: {
   rateLimits: RateLimits;
   log: Logger;
   userAgent: string;
-}): Map<string, ProxyRegistry> {
+}): Map<string, Registry> {
   const { config, credentials } = opts.loaded;
-  const backends = new Map<string, ProxyRegistry>();
+  const registries = new Map<string, Registry>();
   // one queue for every registry: cache.prefetch bounds wharf's own upstream fetches in total
   const prefetch = new PrefetchQueue(config.cache.prefetch, opts.log);
   for (const [name, reg] of Object.entries(config.registries)) {
     const log = opts.log.child({ registry: name });
+    if (reg.hosted) {
+      registries.set(name, new HostedRegistry({ name, config: reg.hosted, cache: opts.cache, log }));
+      continue;
+    }
+    if (reg.upstream === undefined) throw new Error(`registry ${name} has neither upstream nor hosted`);
     const upstream = new UpstreamClient({
       registry: name,
       upstream: reg.upstream,
@@ -32,7 +41,7 @@ export function buildBackends(opts: {
       userAgent: opts.userAgent,
       onRateLimit: (sample, account) => opts.rateLimits.record(name, account, sample),
     });
-    backends.set(
+    registries.set(
       name,
       new ProxyRegistry({
         name,
@@ -47,5 +56,5 @@ export function buildBackends(opts: {
       }),
     );
   }
-  return backends;
+  return registries;
 }

@@ -2,8 +2,10 @@
 import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
+import { createAuthenticator } from "../access/create-authenticator.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
 import { registerConnectionMetrics } from "../admin/metrics.ts";
+import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
 import { statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
@@ -14,6 +16,8 @@ import type { LoadedConfig } from "../config/load-config.ts";
 import { createRegistryApp } from "../http/registry-app.ts";
 import { RegistryRouter } from "../http/registry-router.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
+import { MirrorService } from "../mirror/mirror-service.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
@@ -82,6 +86,11 @@ export async function startWharf(
       log,
       userAgent: `wharf/${VERSION}`,
     });
+    const mirrorEntries = resolveMirrorEntries(config.mirror, config).entries;
+    const mirror =
+      mirrorEntries.length > 0
+        ? new MirrorService({ entries: mirrorEntries, cache: opened.cache, registries: backends, log })
+        : undefined;
     const router = new RegistryRouter(config);
     // a full or read-only disk does not stop the start: wharf serves what it has and refuses fills
     // (503) until the store takes writes again; the probe logs why and /readyz reports it
@@ -99,6 +108,7 @@ export async function startWharf(
         version: VERSION,
         ca: () => ca,
         addresses,
+        ...(mirror && { mirror: () => mirror.status() }),
       }),
       readiness: createReadiness({
         store: storeHealth,
@@ -110,9 +120,24 @@ export async function startWharf(
     });
     const connections = new ConnectionStats();
     registerConnectionMetrics(admin.metrics.registry, connections);
+    if (mirror) {
+      registerMirrorMetrics(admin.metrics.registry, () => mirror.status());
+      mirror.start();
+      closers.push(() => mirror.stop());
+    }
     evictor.onEvict = admin.onEviction;
     opened.cache.onFill = admin.onFill;
-    const app = createRegistryApp({ router, backends, log, servernameOf, onRequest: admin.onRequest });
+    // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
+    const authenticator = await createAuthenticator({ config, log });
+    if (authenticator) closers.push(() => authenticator.close());
+    const app = createRegistryApp({
+      router,
+      registries: backends,
+      authenticator,
+      log,
+      servernameOf,
+      onRequest: admin.onRequest,
+    });
     const listener = getRequestListener(app.fetch);
     ca = await loadCa(config, log);
     if (config.listen.https) {

@@ -125,7 +125,7 @@ describe("status page", () => {
     });
     const app = createRegistryApp({
       router: new RegistryRouter(config),
-      backends,
+      registries: backends,
       log: silentLogger,
       onRequest: endpoint.onRequest,
     });
@@ -213,7 +213,7 @@ describe("status page", () => {
     expect(hub?.hits).toBeGreaterThan(0);
     expect(hub?.bytesSaved).toBeGreaterThan(0);
     expect(ghcr?.requests).toBeGreaterThan(0);
-    expect(gitlab?.upstream.breaker).toBe("open");
+    expect(gitlab?.upstream?.breaker).toBe("open");
 
     for (const r of s.registries) {
       expect(await value(`hit-ratio-${r.name}`)).toBe(r.hitRatio === null ? "" : String(r.hitRatio));
@@ -222,7 +222,7 @@ describe("status page", () => {
       expect(await text(`bytes-saved-${r.name}`)).toBe(formatBytes(r.bytesSaved));
       expect(await value(`bytes-upstream-${r.name}`)).toBe(String(r.bytesFetchedUpstream));
       expect(await value(`requests-${r.name}`)).toBe(String(r.requests));
-      expect(await value(`breaker-${r.name}`)).toBe(r.upstream.breaker);
+      expect(await value(`breaker-${r.name}`)).toBe(r.upstream?.breaker);
     }
     expect(await text("ratelimit-docker.io")).toBe("97 / 100 (anonymous)");
     expect(await text("ratelimit-ghcr.io")).toBe("—");

@@ -31,6 +31,9 @@ export interface InterceptionOptions {
   dnsAllow?: string[];
   /** Upstream reference (without registry) -> layout tag, pushed before wharf starts. */
   images: { hub: Record<string, string>; ghcr: Record<string, string>; gitlab: Record<string, string> };
+  /** More registries (e.g. a hosted one) and top-level keys (e.g. mirror) for wharf's config. */
+  extraRegistries?: Record<string, unknown>;
+  extraConfig?: Record<string, unknown>;
 }
 
 export interface BuilderOptions {
@@ -147,7 +150,9 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
           },
           "ghcr.io": { upstream: "https://ghcr.io" },
           "registry.gitlab.com": { upstream: "https://registry.gitlab.com" },
+          ...o.extraRegistries,
         },
+        ...o.extraConfig,
       },
     });
     stops.push(() => wharf.stop());

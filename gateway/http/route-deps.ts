@@ -1,0 +1,8 @@
+// What the route groups need from the gateway.
+import type { Authenticator } from "../access/authenticator.ts";
+import type { Targets } from "./target.ts";
+
+export interface RouteDeps extends Targets {
+  /** Users and tokens (access.htpasswd); absent when none are configured: nobody can push. */
+  authenticator?: Authenticator;
+}

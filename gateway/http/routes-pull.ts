@@ -1,0 +1,73 @@
+// The pull endpoints (OCI distribution spec, "Pulling manifests" end-3, "Pulling blobs" end-2, the
+// API base end-1). Routes registered with app.get answer HEAD too (hono runs them as GET).
+import type { Hono } from "hono";
+import { WharfError } from "../errors.ts";
+import { parseDigest } from "../oci/digest.ts";
+import { parseAccept } from "../oci/media-types.ts";
+import { parseReference, type Reference } from "../oci/reference.ts";
+import { isHosted } from "../registry/registry.ts";
+import { authorize, checkBase } from "./access-check.ts";
+import type { Ctx, Env } from "./http-env.ts";
+import { parseRangeHeader } from "./range-header.ts";
+import { blobReply, manifestReply, sendReply } from "./reply-content.ts";
+import type { RouteDeps } from "./route-deps.ts";
+import { registryOf, targetOf } from "./target.ts";
+import { API_VERSION_HEADER } from "./write-reply.ts";
+
+/**
+ * A pull's reference. A tag that no registry could hold names no manifest: 404 MANIFEST_UNKNOWN,
+ * as the conformance suite expects for `.INVALID_MANIFEST_NAME` (pushing such a tag is a 400).
+ */
+function pullReference(text: string): Reference {
+  try {
+    return parseReference(text);
+  } catch (e) {
+    if (e instanceof WharfError && e.code === "TAG_INVALID")
+      throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown: not a valid tag", { detail: e.detail });
+    throw e;
+  }
+}
+
+export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
+  async function base(c: Ctx) {
+    const state = c.get("state");
+    state.event.kind = "base";
+    const hostedByHost =
+      state.servername !== undefined && isHosted(registryOf(c, deps)) && deps.authenticator !== undefined;
+    await checkBase(c, deps.authenticator, hostedByHost);
+    state.event.outcome = "hit";
+    state.event.bytes = 2;
+    return c.json({}, 200, API_VERSION_HEADER);
+  }
+  app.get("/v2/", base);
+  app.get("/v2", base);
+
+  app.get("/v2/:name{.+}/manifests/:reference", async function getManifest(c) {
+    const ev = c.get("state").event;
+    ev.kind = "manifest";
+    const reference = c.req.param("reference");
+    ev.reference = reference;
+    const target = targetOf(c, deps, c.req.param("name"));
+    await authorize(c, deps.authenticator, target, "pull");
+    const content = await target.registry.manifest(target.repository, pullReference(reference), {
+      head: c.req.method === "HEAD",
+      accept: parseAccept(c.req.header("accept")),
+    });
+    return sendReply(c, manifestReply(content), content.outcome);
+  });
+
+  app.get("/v2/:name{.+}/blobs/:digest", async function getBlob(c) {
+    const ev = c.get("state").event;
+    ev.kind = "blob";
+    const digest = c.req.param("digest");
+    ev.reference = digest;
+    const target = targetOf(c, deps, c.req.param("name"));
+    await authorize(c, deps.authenticator, target, "pull");
+    const head = c.req.method === "HEAD";
+    const content = await target.registry.blob(target.repository, parseDigest(digest), {
+      head,
+      range: head ? undefined : parseRangeHeader(c.req.header("range")),
+    });
+    return sendReply(c, blobReply(content), content.outcome);
+  });
+}
