@@ -107,6 +107,35 @@ describe("shipped wharf configs", () => {
   });
 });
 
+describe("swarm hosted registry (the registry service)", () => {
+  it("swarm/registry.yml loads; the service mounts its secrets, answers to its names, runs once", async () => {
+    const { config } = loadConfig(path.join(COMPOSE_DIR, "swarm/registry.yml"), {});
+    const hosted = Object.entries(config.registries).filter(([, r]) => r.hosted !== undefined);
+    expect(hosted.map(([name]) => name)).toEqual(Object.keys(config.registries));
+    expect(hosted.length).toBeGreaterThan(0);
+    const shared = loadNamesConfig(path.join(COMPOSE_DIR, "swarm/wharf.yml"));
+    expect(config.tls).toMatchObject({ caCertFile: shared.tls.caCertFile, caKeyFile: shared.tls.caKeyFile });
+    expect(config.access?.htpasswd).toBe("/run/secrets/wharf_htpasswd");
+    const doc = await compose("swarm/stack.yml");
+    const registry = doc.services.registry as Service & {
+      deploy?: { mode?: string; replicas?: number };
+      volumes?: string[];
+    };
+    expect(secretNames(registry)).toEqual(
+      expect.arrayContaining(["wharf_ca_crt", "wharf_ca_key", "wharf_htpasswd"]),
+    );
+    const nets = registry.networks as Record<string, { aliases?: string[] }>;
+    expect(nets.builders?.aliases).toEqual(interceptedNames(config));
+    expect(registry.deploy).toMatchObject({ mode: "replicated", replicas: 1 });
+    // its own volume: the wharf service's replicas each keep their own
+    const wharfVolumes = doc.services.wharf?.volumes ?? [];
+    for (const v of registry.volumes ?? []) expect(wharfVolumes).not.toContain(v);
+    // the hosted names are not the wharf service's (it would answer them with an empty registry)
+    for (const name of interceptedNames(config))
+      expect(aliasesIn(await text("swarm/stack.yml"))).not.toContain(name);
+  });
+});
+
 describe("compose files agree with the config", () => {
   it("wharf resolves upstreams through upstreamDns; config loaders get the token secret", async () => {
     const config = loadNamesConfig(path.join(COMPOSE_DIR, "wharf.yml"));

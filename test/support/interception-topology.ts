@@ -54,6 +54,8 @@ export interface WharfRequest {
   method: string;
   status: number;
   outcome: string;
+  bytes?: number;
+  errorCode?: string;
 }
 
 export interface InterceptionWorld {
