@@ -52,7 +52,8 @@ export async function copyCompose(w: DeployWorld, mode: ComposeMode): Promise<Co
   const dir = join(root, mode);
   await mkdir(join(dir, "secrets"), { recursive: true });
   const token = join(dir, "secrets", "gitlab_registry_token");
-  await writeFile(token, "", { mode: 0o400 });
+  // swarm refuses empty secrets ("secret data must be larger than 0"): compose/README.md
+  await writeFile(token, mode === "swarm" ? "unused" : "", { mode: 0o400 });
   await chown(token, 10001, 10001);
   await cp(w.ca.caCert, join(root, "test-upstream-ca.crt"));
   return { root, dir, upstreamCa };
