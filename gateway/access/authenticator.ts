@@ -7,7 +7,45 @@ import type { Hono } from "hono";
 
 export type Action = "pull" | "push" | "delete";
 
-export type Identity = { kind: "user"; name: string } | { kind: "anonymous" };
+/**
+ * An htpasswd user, a robot token (by its name), a client known only by the login it holds at an
+ * `access: upstream` registry's upstream, or nobody.
+ */
+export type Identity =
+  | { kind: "user"; name: string }
+  | { kind: "robot"; name: string; id: string }
+  | { kind: "upstream"; name: string }
+  | { kind: "anonymous" };
+
+/** One registry request, as the access decision needs it. */
+export interface AccessRequest {
+  authorization: string | undefined;
+  /** The host the client reached (a token's audience). */
+  host: string;
+  /** The connection's source address. */
+  address: string | undefined;
+  registry: string;
+  registryKind: "proxy" | "hosted";
+  /** A hosted registry's `hosted.anonymousPull`. */
+  anonymousPull: boolean;
+  repository: string;
+  /** The <name> of the request path (a token's scopes name it). */
+  clientName: string;
+  action: Action;
+  /** The manifest reference asked for, when there is one. */
+  reference?: string;
+}
+
+export interface AccessDecision {
+  allowed: boolean;
+  identity: Identity;
+  /** What decided, for the audit: "rule 2", "default", "token", "upstream 403", … */
+  by: string;
+  /** The upstream's refusal (401/403/404) or 503 when it could not be asked. */
+  upstreamStatus?: number;
+  /** The client sent a wharf Bearer token (a refusal asks for a new one). */
+  bearer: boolean;
+}
 
 /** `repository:<name>:<actions>`, with <name> as the client wrote it in the request path. */
 export interface Scope {
@@ -37,7 +75,14 @@ export interface Authenticator {
     scope?: Scope;
     error?: "invalid_token" | "insufficient_scope";
     scheme?: "http" | "https";
+    /** containerd's `?ns=` (the registry on a mirror endpoint), carried on the realm's URL. */
+    ns?: string;
   }): string;
+  /**
+   * Whether the request may do what it asks. Throws WharfError("UNAUTHORIZED") for credentials that
+   * prove nothing (as identify()). Never logs or echoes a credential.
+   */
+  authorize(req: AccessRequest): Promise<AccessDecision>;
   /** The token endpoint's routes, mounted by the gateway at TOKEN_PATH on every listener. */
   readonly routes: Hono;
 }

@@ -1,10 +1,17 @@
-// Builds the Authenticator the HTTP layer uses from the `access` section: htpasswd users, wharf's
-// token service (key in dataDir), the token endpoint and grant(). Without `access` there are no
-// users: createAuthenticator returns undefined and the HTTP layer refuses pushes.
+// Builds the Authenticator the HTTP layer uses from the `access` section: htpasswd users, robot
+// tokens, groups and rules (access-policy.ts), upstream-decided registries (upstream-access.ts),
+// wharf's token service (key in dataDir), the token endpoint and the audit. Without `access`
+// createAuthenticator returns undefined and the HTTP layer keeps the behaviour of old: anonymous
+// pulls of every proxied registry, no pushes.
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
+import type { UpstreamClient } from "../upstream/upstream-client.ts";
+import { AccessAudit, clientLabel } from "./access-audit.ts";
+import { AccessControl, type LocalIdentity, type ScopeRouter } from "./access-control.ts";
+import { AccessPolicy } from "./access-policy.ts";
 import {
-  type Action,
+  type AccessDecision,
+  type AccessRequest,
   type Authenticator,
   type Identified,
   type Identity,
@@ -12,59 +19,126 @@ import {
   TOKEN_PATH,
 } from "./authenticator.ts";
 import { authenticationFailed, parseAuthorization } from "./authorization-header.ts";
-import { defaultGrant, type Grant } from "./grant.ts";
+import { DecisionCache } from "./decision-cache.ts";
 import { HtpasswdUsers } from "./htpasswd-users.ts";
+import type { RobotTokens } from "./robot-tokens.ts";
 import { formatScope } from "./scope.ts";
-import { tokenEndpoint } from "./token-endpoint.ts";
+import { type TokenGrant, tokenEndpoint } from "./token-endpoint.ts";
 import { TokenService } from "./token-service.ts";
+import { UpstreamAccess } from "./upstream-access.ts";
 
 export interface ClosableAuthenticator extends Authenticator {
+  readonly audit: AccessAudit;
   /** Stops watching the users file. */
   close(): void;
 }
 
+type AccessConfig = NonNullable<Config["access"]>;
+
 export interface AuthenticatorOptions {
-  config: Pick<Config, "access" | "dataDir">;
+  config: Pick<Config, "dataDir"> & {
+    /** As parsed; the keys with defaults may be left out (tests). */
+    access?:
+      | (Omit<AccessConfig, "groups" | "upstreamDecisionTtl" | "upstreamStaleWindow"> &
+          Partial<Pick<AccessConfig, "groups" | "upstreamDecisionTtl" | "upstreamStaleWindow">>)
+      | undefined;
+    registries?: Config["registries"];
+  };
   log: Logger;
   now?: () => number;
   /** Token lifetime in seconds, default 300. */
   tokenTtlSeconds?: number;
-  /** Who gets what; default: users everything they ask, anonymous pull (grant.ts). */
-  grant?: Grant;
+  /** Robot tokens (in the cache's database); without it none are accepted. */
+  robots?: RobotTokens;
+  /** The upstream clients of proxied registries (those with `access: upstream` are asked). */
+  upstreams?: ReadonlyMap<string, UpstreamClient>;
+  /** Resolves a token request's scope to registry/repository (the gateway's router). */
+  route?: ScopeRouter;
 }
 
 export async function createAuthenticator(
   opts: AuthenticatorOptions,
 ): Promise<ClosableAuthenticator | undefined> {
-  const access = opts.config.access;
-  if (!access) return undefined;
+  const given = opts.config.access;
+  if (!given) return undefined;
+  const access: AccessConfig = {
+    groups: {},
+    upstreamDecisionTtl: 60_000,
+    upstreamStaleWindow: 15 * 60_000,
+    ...given,
+  };
+  const registries = opts.config.registries ?? {};
   const log = opts.log.child({ component: "access" });
-  const users = await HtpasswdUsers.open(access.htpasswd, { log, ...(opts.now ? { now: opts.now } : {}) });
+  const now = opts.now ?? Date.now;
+  const users = access.htpasswd
+    ? await HtpasswdUsers.open(access.htpasswd, { log, ...(opts.now ? { now: opts.now } : {}) })
+    : undefined;
   try {
     const tokens = await TokenService.open({
       dataDir: opts.config.dataDir,
       log,
-      ...(opts.now ? { now: opts.now } : {}),
+      now,
       ...(opts.tokenTtlSeconds ? { ttlSeconds: opts.tokenTtlSeconds } : {}),
     });
-    return new WharfAuthenticator(users, tokens, opts.grant ?? defaultGrant, log);
+    const decisions = new DecisionCache({
+      ttlMs: access.upstreamDecisionTtl,
+      staleMs: access.upstreamStaleWindow,
+      now,
+    });
+    const upstreams = new Map<string, UpstreamAccess>();
+    for (const [name, r] of Object.entries(registries)) {
+      const client = opts.upstreams?.get(name);
+      if (r.access === "upstream" && client)
+        upstreams.set(name, new UpstreamAccess({ registry: name, upstream: client, cache: decisions, log }));
+    }
+    const control = new AccessControl({
+      policy: new AccessPolicy(access, registries),
+      ...(users && { users }),
+      ...(opts.robots && { robots: opts.robots }),
+      upstreams,
+      now,
+    });
+    return new WharfAuthenticator({
+      control,
+      users,
+      tokens,
+      audit: new AccessAudit(log, now),
+      log,
+      // without the gateway's router (unit tests): the name as written, in no configured registry
+      route: opts.route ?? ((scope) => ({ registry: "", repository: scope.repository })),
+      decisionTtlSeconds: Math.max(1, Math.floor(access.upstreamDecisionTtl / 1000)),
+    });
   } catch (e) {
-    users.close();
+    users?.close();
     throw e;
   }
 }
 
 class WharfAuthenticator implements ClosableAuthenticator {
   readonly routes;
-  readonly #users: HtpasswdUsers;
+  readonly audit: AccessAudit;
+  readonly #control: AccessControl;
+  readonly #users: HtpasswdUsers | undefined;
   readonly #tokens: TokenService;
-  readonly #grant: Grant;
+  readonly #route: ScopeRouter;
+  readonly #decisionTtlSeconds: number;
 
-  constructor(users: HtpasswdUsers, tokens: TokenService, grant: Grant, log: Logger) {
-    this.#users = users;
-    this.#tokens = tokens;
-    this.#grant = grant;
-    this.routes = tokenEndpoint({ verify: (u, p) => users.verify(u, p), tokens, grant, log });
+  constructor(o: {
+    control: AccessControl;
+    users: HtpasswdUsers | undefined;
+    tokens: TokenService;
+    audit: AccessAudit;
+    log: Logger;
+    route: ScopeRouter;
+    decisionTtlSeconds: number;
+  }) {
+    this.#control = o.control;
+    this.#users = o.users;
+    this.#tokens = o.tokens;
+    this.audit = o.audit;
+    this.#route = o.route;
+    this.#decisionTtlSeconds = o.decisionTtlSeconds;
+    this.routes = tokenEndpoint({ tokens: o.tokens, grant: (g) => this.#grantToken(g), log: o.log });
   }
 
   async identify(
@@ -76,19 +150,111 @@ class WharfAuthenticator implements ClosableAuthenticator {
     const service = opts.host === undefined ? undefined : normalizeHost(opts.host);
     if (credentials.scheme === "bearer") {
       const { identity, access } = await this.#tokens.verify(credentials.token, service);
+      if (identity.kind === "robot" && !this.#control.liveRobot(identity.id)) throw authenticationFailed();
       return { identity, may: (action, repository) => tokenAllows(access, action, repository) };
     }
     if (credentials.scheme === "basic") {
-      if (!(await this.#users.verify(credentials.user, credentials.password))) throw authenticationFailed();
-      const identity: Identity = { kind: "user", name: credentials.user };
-      const context = service === undefined ? {} : { service };
-      return {
-        identity,
-        may: (action, repository) =>
-          this.#grant(identity, { repository, actions: [action] }, context).includes(action),
-      };
+      const local = await this.#control.local(credentials.user, credentials.password);
+      if (local) return { identity: local.identity, may: () => true };
+      // a login for an upstream that decides is checked where it is used (authorize)
+      if (service !== undefined && this.#serviceIsUpstream(service, undefined))
+        return { identity: { kind: "upstream", name: credentials.user }, may: () => false };
+      throw authenticationFailed();
     }
     throw authenticationFailed();
+  }
+
+  async authorize(req: AccessRequest): Promise<AccessDecision> {
+    const credentials = parseAuthorization(req.authorization);
+    if (credentials?.scheme === "bearer") {
+      const v = await this.#tokens.verify(credentials.token, normalizeHost(req.host));
+      if (v.identity.kind === "robot" && !this.#control.liveRobot(v.identity.id))
+        throw authenticationFailed();
+      const allowed = tokenAllows(v.access, req.action, req.clientName);
+      const refused = allowed ? undefined : v.refused.find((r) => r.name === req.clientName);
+      return {
+        allowed,
+        identity: v.identity,
+        by: refused ? `upstream ${refused.status}` : "token",
+        ...(refused && { upstreamStatus: refused.status }),
+        bearer: true,
+      };
+    }
+    if (credentials && credentials.scheme !== "basic") throw authenticationFailed();
+    let local: LocalIdentity | undefined;
+    let login: { user: string; password: string } | undefined;
+    if (credentials) {
+      local = await this.#control.local(credentials.user, credentials.password);
+      if (!local) {
+        // not ours: the client's login at the upstream, where the upstream decides; elsewhere wrong
+        if (!this.#control.upstreamDecides(req.registry)) throw authenticationFailed();
+        login = { user: credentials.user, password: credentials.password };
+      }
+    }
+    const d = await this.#control.decide({
+      local,
+      login,
+      address: req.address,
+      registry: req.registry,
+      repository: req.repository,
+      action: req.action,
+      ...(req.reference !== undefined && { reference: req.reference }),
+    });
+    return { ...d, bearer: false };
+  }
+
+  async #grantToken(g: Parameters<TokenGrant>[0]): ReturnType<TokenGrant> {
+    const local = g.login ? await this.#control.local(g.login.user, g.login.password) : undefined;
+    const routed = g.scopes.map((s) => ({ scope: s, to: this.#route(s, g.service, g.ns) }));
+    const upstreamLogin =
+      g.login !== undefined &&
+      local === undefined &&
+      (routed.some((r) => r.to && this.#control.upstreamDecides(r.to.registry)) ||
+        (routed.length === 0 && this.#serviceIsUpstream(g.service, g.ns)));
+    if (g.login && !local && !upstreamLogin) throw authenticationFailed();
+    const identity: Identity =
+      local?.identity ?? (g.login ? { kind: "upstream", name: g.login.user } : { kind: "anonymous" });
+    const access: Scope[] = [];
+    const refused: { name: string; status: number }[] = [];
+    let upstreamAnswered = false;
+    for (const { scope, to } of routed) {
+      if (!to) continue;
+      const actions: Scope["actions"] = [];
+      for (const action of scope.actions) {
+        const d = await this.#control.decide({
+          local,
+          login: upstreamLogin ? g.login : undefined,
+          address: g.address,
+          registry: to.registry,
+          repository: to.repository,
+          action,
+        });
+        if (this.#control.upstreamDecides(to.registry) && action === "pull") upstreamAnswered = true;
+        this.audit.logDecision(to.registry, to.repository, {
+          client: clientLabel(d.identity),
+          address: g.address,
+          action,
+          decision: d.allowed ? "allowed" : "denied",
+          by: d.by,
+        });
+        if (d.allowed) actions.push(action);
+        else if (d.upstreamStatus !== undefined)
+          refused.push({ name: scope.repository, status: d.upstreamStatus });
+      }
+      if (actions.length > 0) access.push({ repository: scope.repository, actions });
+    }
+    return {
+      identity,
+      access,
+      refused,
+      ...(upstreamAnswered && { ttlSeconds: this.#decisionTtlSeconds }),
+      describe: () => access.map(formatScope),
+    };
+  }
+
+  #serviceIsUpstream(service: string, ns: string | undefined): boolean {
+    const to = this.#route({ repository: "x", actions: [] }, service, ns);
+    return to !== undefined && this.#control.upstreamDecides(to.registry);
   }
 
   challenge(opts: {
@@ -96,10 +262,13 @@ class WharfAuthenticator implements ClosableAuthenticator {
     scope?: Scope;
     error?: "invalid_token" | "insufficient_scope";
     scheme?: "http" | "https";
+    ns?: string;
   }): string {
     const host = normalizeHost(opts.host);
+    // containerd's ?ns= names the registry on a mirror endpoint: the token request must know it too
+    const ns = opts.ns ? `?ns=${encodeURIComponent(opts.ns)}` : "";
     const params = [
-      `realm="${opts.scheme ?? "https"}://${quotable(host)}${TOKEN_PATH}"`,
+      `realm="${opts.scheme ?? "https"}://${quotable(host)}${TOKEN_PATH}${quotable(ns)}"`,
       `service="${quotable(host)}"`,
     ];
     if (opts.scope) params.push(`scope="${quotable(formatScope(opts.scope))}"`);
@@ -108,11 +277,11 @@ class WharfAuthenticator implements ClosableAuthenticator {
   }
 
   close(): void {
-    this.#users.close();
+    this.#users?.close();
   }
 }
 
-function tokenAllows(access: Scope[], action: Action, repository: string): boolean {
+function tokenAllows(access: Scope[], action: Scope["actions"][number], repository: string): boolean {
   return access.some((s) => s.repository === repository && s.actions.includes(action));
 }
 

@@ -8,44 +8,85 @@ import { Hono } from "hono";
 import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Identity, Scope } from "./authenticator.ts";
-import { authenticationFailed, parseAuthorization } from "./authorization-header.ts";
-import { type Grant, grantAll } from "./grant.ts";
+import { parseAuthorization } from "./authorization-header.ts";
 import { formatScope, parseScopes } from "./scope.ts";
 import type { TokenService } from "./token-service.ts";
 
+/**
+ * Who the credentials prove and what they get for each requested scope (access-control.ts).
+ * Throws WharfError UNAUTHORIZED for credentials that prove nothing.
+ */
+export type TokenGrant = (req: {
+  login: { user: string; password: string } | undefined;
+  service: string;
+  /** containerd's ?ns= carried on the realm (the registry of a mirror endpoint). */
+  ns: string | undefined;
+  address: string | undefined;
+  scopes: Scope[];
+}) => Promise<{
+  identity: Identity;
+  access: Scope[];
+  refused: { name: string; status: number }[];
+  ttlSeconds?: number;
+  describe(): string[];
+}>;
+
 export interface TokenEndpointOptions {
-  verify: (user: string, password: string) => Promise<boolean>;
   tokens: TokenService;
-  grant: Grant;
+  grant: TokenGrant;
   log: Logger;
 }
 
 // RFC 6749 section 5.1: token responses must not be cached.
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" };
 
+function addressOf(env: unknown): string | undefined {
+  return (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket
+    ?.remoteAddress;
+}
+
 export function tokenEndpoint(opts: TokenEndpointOptions): Hono {
   const app = new Hono();
 
-  async function issue(identity: Identity, service: string, requested: Scope[]) {
-    const access = grantAll(opts.grant, identity, requested, { service });
-    const issued = await opts.tokens.issue(identity, service, access);
+  async function issue(
+    login: { user: string; password: string } | undefined,
+    service: string,
+    ns: string | undefined,
+    address: string | undefined,
+    requested: Scope[],
+  ) {
+    const g = await opts.grant({ login, service, ns, address, scopes: requested });
+    const issued = await opts.tokens.issue(g.identity, service, g.access, {
+      refused: g.refused,
+      ...(g.ttlSeconds !== undefined && { ttlSeconds: g.ttlSeconds }),
+    });
     opts.log.debug(
       {
-        user: identity.kind === "user" ? identity.name : undefined,
+        client: g.identity.kind === "anonymous" ? undefined : g.identity.name,
         service,
-        access: access.map(formatScope),
+        access: g.describe(),
       },
       "token issued",
     );
-    return { ...issued, access };
+    return { ...issued, access: g.access };
   }
 
   app.get("/", async function tokenGet(c) {
     const service = hostOf(c.req.query("service") || c.req.header("host"));
     const requested = parseScopes(c.req.queries("scope") ?? []);
     // `account` names the user the client means; the Basic credentials prove who it is, and win.
-    const identity = await identifyBasic(c.req.header("authorization"), opts);
-    const { token, expiresIn, issuedAt } = await issue(identity, service, requested);
+    const credentials = parseAuthorization(c.req.header("authorization"));
+    const login =
+      credentials?.scheme === "basic"
+        ? { user: credentials.user, password: credentials.password }
+        : undefined;
+    const { token, expiresIn, issuedAt } = await issue(
+      login,
+      service,
+      c.req.query("ns"),
+      addressOf(c.env),
+      requested,
+    );
     return c.json(
       { token, access_token: token, expires_in: expiresIn, issued_at: issuedAt.toISOString() },
       200,
@@ -74,18 +115,24 @@ export function tokenEndpoint(opts: TokenEndpointOptions): Hono {
         NO_STORE,
       );
     }
-    if (!(await opts.verify(username, password))) {
-      opts.log.info({ service: field("service") }, "token request refused: wrong credentials");
-      return c.json({ error: "invalid_grant", error_description: "authentication failed" }, 401, NO_STORE);
-    }
     const raw = form.scope;
     const scopes = (Array.isArray(raw) ? raw : [raw]).filter((s): s is string => typeof s === "string");
     const service = hostOf(field("service") || c.req.header("host"));
-    const { token, expiresIn, issuedAt, access } = await issue(
-      { kind: "user", name: username },
-      service,
-      parseScopes(scopes),
-    );
+    let issued: Awaited<ReturnType<typeof issue>>;
+    try {
+      issued = await issue(
+        { user: username, password },
+        service,
+        c.req.query("ns"),
+        addressOf(c.env),
+        parseScopes(scopes),
+      );
+    } catch (e) {
+      if (!(e instanceof WharfError) || e.code !== "UNAUTHORIZED") throw e;
+      opts.log.info({ service }, "token request refused: wrong credentials");
+      return c.json({ error: "invalid_grant", error_description: "authentication failed" }, 401, NO_STORE);
+    }
+    const { token, expiresIn, issuedAt, access } = issued;
     return c.json(
       {
         access_token: token,
@@ -109,16 +156,6 @@ export function tokenEndpoint(opts: TokenEndpointOptions): Hono {
   });
 
   return app;
-}
-
-/** Who the GET request's Authorization header proves: anonymous without one. */
-async function identifyBasic(header: string | undefined, opts: TokenEndpointOptions): Promise<Identity> {
-  const credentials = parseAuthorization(header);
-  if (credentials?.scheme !== "basic") return { kind: "anonymous" };
-  if (await opts.verify(credentials.user, credentials.password))
-    return { kind: "user", name: credentials.user };
-  opts.log.info("token request refused: wrong credentials");
-  throw authenticationFailed();
 }
 
 /** The service a token is for: the one the client names (from our challenge), else its Host header. */

@@ -58,6 +58,7 @@ describe("TokenService", () => {
       identity: alice,
       service: "registry.internal",
       access,
+      refused: [],
     });
     const anon = await tokens.issue({ kind: "anonymous" }, "registry.internal", []);
     expect(decodeJwt(anon.token).sub).toBeUndefined();

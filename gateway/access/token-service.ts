@@ -29,6 +29,8 @@ export interface VerifiedToken {
   /** The `service` (the host the client reached) the token was issued for: its `aud`. */
   service: string;
   access: Scope[];
+  /** Names an upstream refused, with its answer. */
+  refused: { name: string; status: number }[];
 }
 
 export interface TokenServiceOptions {
@@ -54,23 +56,37 @@ export class TokenService {
     return new TokenService(await loadOrCreateKey(opts.dataDir, opts.log), opts);
   }
 
-  /** A signed token for IDENTITY at SERVICE carrying ACCESS (already decided by grant()). */
-  async issue(identity: Identity, service: string, access: Scope[]): Promise<IssuedToken> {
+  /**
+   * A signed token for IDENTITY at SERVICE carrying ACCESS (already decided by grant()).
+   * `refused`: names the upstream refused, with its status (access: upstream); `ttlSeconds` shortens
+   * the lifetime (a token carrying an upstream's answer lives no longer than that answer).
+   */
+  async issue(
+    identity: Identity,
+    service: string,
+    access: Scope[],
+    opts: { refused?: { name: string; status: number }[]; ttlSeconds?: number } = {},
+  ): Promise<IssuedToken> {
+    const ttl = Math.max(1, Math.min(this.ttlSeconds, opts.ttlSeconds ?? this.ttlSeconds));
     const issuedAt = new Date(Math.floor(this.#now() / 1000) * 1000);
     const iat = issuedAt.getTime() / 1000;
-    const jwt = new SignJWT({
+    const claims: Record<string, unknown> = {
       access: access.map((s) => ({ type: "repository", name: s.repository, actions: s.actions })),
-    })
+    };
+    if (identity.kind === "robot" || identity.kind === "upstream") claims.wharf_kind = identity.kind;
+    if (identity.kind === "robot") claims.wharf_robot = identity.id;
+    if (opts.refused?.length) claims.wharf_refused = opts.refused;
+    const jwt = new SignJWT(claims)
       .setProtectedHeader({ alg: ALG, typ: "JWT" })
       .setIssuer(TOKEN_ISSUER)
       .setAudience(service)
       .setIssuedAt(iat)
       .setNotBefore(iat)
-      .setExpirationTime(iat + this.ttlSeconds)
+      .setExpirationTime(iat + ttl)
       .setJti(randomUUID());
     // distribution leaves `sub` empty for anonymous tokens; an absent claim says the same.
-    if (identity.kind === "user") jwt.setSubject(identity.name);
-    return { token: await jwt.sign(this.#key), expiresIn: this.ttlSeconds, issuedAt };
+    if (identity.kind !== "anonymous") jwt.setSubject(identity.name);
+    return { token: await jwt.sign(this.#key), expiresIn: ttl, issuedAt };
   }
 
   /**
@@ -95,11 +111,21 @@ export class TokenService {
     }
     const aud = Array.isArray(payload.aud) ? payload.aud[0] : payload.aud;
     const sub = typeof payload.sub === "string" && payload.sub !== "" ? payload.sub : undefined;
-    return {
-      identity: sub === undefined ? { kind: "anonymous" } : { kind: "user", name: sub },
-      service: String(aud),
-      access: parseAccess(payload.access),
-    };
+    const kind = payload.wharf_kind;
+    const identity: Identity =
+      sub === undefined
+        ? { kind: "anonymous" }
+        : kind === "robot"
+          ? { kind: "robot", name: sub, id: String(payload.wharf_robot ?? "") }
+          : kind === "upstream"
+            ? { kind: "upstream", name: sub }
+            : { kind: "user", name: sub };
+    const refused = Array.isArray(payload.wharf_refused)
+      ? (payload.wharf_refused as { name?: unknown; status?: unknown }[])
+          .filter((r) => typeof r?.name === "string" && typeof r.status === "number")
+          .map((r) => ({ name: r.name as string, status: r.status as number }))
+      : [];
+    return { identity, service: String(aud), access: parseAccess(payload.access), refused };
   }
 }
 

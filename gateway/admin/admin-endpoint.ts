@@ -4,6 +4,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Hono } from "hono";
+import { Counter } from "prom-client";
+import type { AccessAudit } from "../access/access-audit.ts";
 import type { RequestEvent } from "../http/registry-app.ts";
 import { listenOn } from "../server/listen.ts";
 import { createAdminApp } from "./admin-app.ts";
@@ -24,6 +26,8 @@ export interface AdminEndpoint {
   onEviction(r: { evicted: number; bytes: number }): void;
   /** The DNS responder's onQuery. */
   onDnsQuery(kind: string): void;
+  /** Shows the access audit: wharf_access_denied_total and the status page's recent denials. */
+  onAccess(audit: AccessAudit): void;
 }
 
 export function createAdminEndpoint(opts: {
@@ -61,6 +65,22 @@ export function createAdminEndpoint(opts: {
     },
     onDnsQuery(kind) {
       metrics.observeDnsQuery(kind);
+    },
+    onAccess(audit) {
+      opts.source.accessDenials = () => audit.recentDenials();
+      new Counter({
+        name: "wharf_access_denied_total",
+        help: "Requests and token scopes refused by access rules or an upstream's answer, by registry and action",
+        labelNames: ["registry", "action"] as const,
+        registers: [metrics.registry],
+        collect() {
+          this.reset();
+          for (const [key, n] of audit.denied) {
+            const [registry = "", action = ""] = key.split("\0");
+            this.inc({ registry, action }, n);
+          }
+        },
+      });
     },
   };
 }

@@ -155,6 +155,21 @@ function render(s) {
   const mirror = s.mirror || [];
   $("#mirror").hidden = mirror.length === 0;
   $("#mirror-tags").replaceChildren(...mirrorRows(mirror));
+  const denials = s.accessDenials || [];
+  $("#denials").hidden = denials.length === 0;
+  $("#denial-rows").replaceChildren(
+    ...denials.map((d) =>
+      el(
+        "tr",
+        { "data-testid": "denial" },
+        el("td", {}, d.at),
+        el("td", { class: "mono" }, d.address ? `${d.client} (${d.address})` : d.client),
+        el("td", {}, d.action),
+        el("td", { class: "mono" }, `${d.registry}/${d.repository}`),
+        el("td", {}, d.by),
+      ),
+    ),
+  );
 
   $("#top-repositories").replaceChildren(
     ...s.topRepositories.map((t) =>

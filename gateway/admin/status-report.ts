@@ -1,6 +1,7 @@
 // The /api/status document: the collected counters joined with the live state of each registry,
 // the cache, the CA and the listeners. The status page renders exactly this.
 
+import type { Denial } from "../access/access-audit.ts";
 import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 import type { CaInfo, StatusSource } from "./status-source.ts";
@@ -65,6 +66,8 @@ export interface StatusReport {
   listen: Record<string, string>;
   /** Managed mirror entries: current digests, pins, last sync, drift (empty when none). */
   mirror: MirrorEntryStatus[];
+  /** The latest access denials, newest first (names and addresses only, never a credential). */
+  accessDenials: Denial[];
 }
 
 export function buildStatusReport(stats: WharfStats, source: StatusSource, now = Date.now()): StatusReport {
@@ -126,5 +129,6 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     clientCommands: source.clientCommands(),
     listen: source.listen(),
     mirror: source.mirror?.() ?? [],
+    accessDenials: source.accessDenials?.() ?? [],
   };
 }

@@ -2,6 +2,7 @@
 // rate limits, breakers, fills in flight, the CA and the listeners. An interface, so the admin app
 // and metrics are tested without a running gateway; statusSourceFrom() builds it from the real parts.
 import type { Ca } from "../../certs/certificate-authority.ts";
+import type { Denial } from "../access/access-audit.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
 import type { RateLimitState, RateLimits } from "../cache/rate-limits.ts";
 import type { Config } from "../config/schema.ts";
@@ -50,6 +51,8 @@ export interface StatusSource {
   clientCommands(): string[];
   /** Managed mirror entries (absent: none configured). */
   mirror?(): MirrorEntryStatus[];
+  /** The latest access denials, newest first (absent: no access section). */
+  accessDenials?(): Denial[];
 }
 
 /** What the status page offers to copy (cli/ca-command.ts, cli/client-config-command.ts). */

@@ -128,6 +128,15 @@ CREATE TABLE IF NOT EXISTS mirror_runs (
   changes_total INTEGER NOT NULL DEFAULT 0,
   failures_total INTEGER NOT NULL DEFAULT 0
 );
+-- Robot tokens (queried by access/robot-tokens.ts): the SHA-256 of each secret, never the secret.
+CREATE TABLE IF NOT EXISTS robot_tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  secret_sha256 TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
 CREATE TABLE IF NOT EXISTS mirror_generation (
   id INTEGER PRIMARY KEY CHECK (id = 0),
   value INTEGER NOT NULL
@@ -147,6 +156,7 @@ const COPIED_TABLES = [
   "mirror_history",
   "mirror_runs",
   "mirror_generation",
+  "robot_tokens",
 ];
 
 export class MetadataDb implements MetaStore {
@@ -405,6 +415,29 @@ export class MetadataDb implements MetaStore {
       repository,
       digest,
       now,
+    );
+  }
+
+  /** Links every digest of `digests` to the repository at once (a manifest's references). */
+  linkRepoBlobs(registry: string, repository: string, digests: readonly string[], now: number): void {
+    if (digests.length === 0) return;
+    try {
+      this.transaction(() => {
+        for (const d of digests) this.noteRepoBlob(registry, repository, d, now);
+      });
+    } catch (e) {
+      this.onWriteFailure?.("linking a manifest's blobs", e);
+    }
+  }
+
+  /** True when `repository` of `registry` is known to use `digest` (distribution's linked blob store). */
+  hasRepoBlob(registry: string, repository: string, digest: string): boolean {
+    return (
+      this.#stmt("SELECT 1 FROM repo_blobs WHERE registry = ? AND repository = ? AND digest = ?").get(
+        registry,
+        repository,
+        digest,
+      ) !== undefined
     );
   }
 

@@ -10,6 +10,7 @@ import { registerDoctorCommand } from "./doctor-command.ts";
 import { registerGcCommand } from "./gc-command.ts";
 import { registerMirrorCommands } from "./mirror-command.ts";
 import { registerServeCommand } from "./serve-command.ts";
+import { registerTokenCommands } from "./token-command.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerCaCommands(program);
   registerClientConfigCommand(program);
   registerDoctorCommand(program);
+  registerTokenCommands(program);
   return program;
 }
 

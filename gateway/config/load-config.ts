@@ -19,6 +19,8 @@ export interface LoadedConfig {
   credentials: ReadonlyMap<string, Credentials>;
   /** Where the config came from, for logs: a path or "embedded defaults". */
   source: string;
+  /** admin.token / tokenEnv / tokenFile, resolved like upstream passwords; null: no bearer auth. */
+  adminToken: Secret | null;
 }
 
 export function configError(message: string): WharfError {
@@ -100,9 +102,35 @@ export function buildConfig(
     // Drop the inline password from the frozen config so that dumping the config never shows it.
     if (a.password) a.password = "[redacted]";
   }
+  const adminToken = opts.credentials === false ? null : resolveAdminToken(config.admin, env);
   config.dataDir = resolve(config.dataDir);
-  if (config.access) config.access.htpasswd = resolve(config.access.htpasswd);
-  return { config: deepFreeze(config), credentials, source };
+  if (config.access?.htpasswd) config.access.htpasswd = resolve(config.access.htpasswd);
+  return { config: deepFreeze(config), credentials, source, adminToken };
+}
+
+/** The admin endpoint's bearer token, in the same three styles as an upstream password. */
+function resolveAdminToken(
+  admin: { token: string | null; tokenEnv?: string | undefined; tokenFile?: string | undefined },
+  env: Record<string, string | undefined>,
+): Secret | null {
+  if (admin.token !== null) return new Secret(admin.token);
+  if (admin.tokenEnv) {
+    const value = env[admin.tokenEnv];
+    if (!value) throw configError(`admin.tokenEnv: environment variable ${admin.tokenEnv} is not set`);
+    return new Secret(value);
+  }
+  if (admin.tokenFile) {
+    try {
+      const value = readFileSync(admin.tokenFile, "utf8").trim();
+      if (!value) throw configError(`admin.tokenFile: ${admin.tokenFile} is empty`);
+      return new Secret(value);
+    } catch (e) {
+      if (e instanceof WharfError) throw e;
+      const code = (e as NodeJS.ErrnoException).code ?? "error";
+      throw configError(`admin.tokenFile: cannot read ${admin.tokenFile} (${code})`);
+    }
+  }
+  return null;
 }
 
 /** Loads FILE (YAML) or, without one, the embedded defaults. Throws WharfError CONFIG_INVALID. */

@@ -100,6 +100,11 @@ const registry = z
     auth: auth.optional(),
     intercept: z.boolean().prefault(true),
     offline: z.boolean().prefault(false),
+    /**
+     * Who may pull a proxied registry: "rules" (access.rules, the default) or "upstream" (each
+     * client's own upstream credentials, checked at the upstream; docs/access.md).
+     */
+    access: z.enum(["rules", "upstream"]).prefault("rules"),
   })
   .superRefine((r, ctx) => {
     if (r.upstream === undefined && r.hosted === undefined)
@@ -120,16 +125,54 @@ const registry = z
         path: ["auth"],
         message: "auth is wharf's login at an upstream; a hosted registry has none (users: access.htpasswd)",
       });
+    if (r.hosted !== undefined && r.access === "upstream")
+      ctx.addIssue({
+        code: "custom",
+        path: ["access"],
+        message: "access: upstream needs an upstream to ask; a hosted registry is governed by access.rules",
+      });
   });
 
 const cidr = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/, { message: 'expected a CIDR like "10.0.0.0/8"' });
 const ip = z.string().regex(/^[0-9a-fA-F:.]+$/, { message: "expected an IP address" });
 
-/** Who may push (issue 16 adds groups and rules here, hence a strict object of its own). */
+const action = z.enum(["pull", "push", "delete"]);
+
+/** One access rule (docs/access.md): globs, what it allows, and whom (users/groups/anonymous AND networks). */
+const accessRule = z.strictObject({
+  registry: z.string().min(1).prefault("*"),
+  repository: z.string().min(1).prefault("*"),
+  allow: z.array(action),
+  users: z.array(z.string().min(1)).optional(),
+  groups: z.array(z.string().min(1)).optional(),
+  anonymous: z.boolean().optional(),
+  networks: z.array(cidr).optional(),
+});
+
+/** Identities and who may do what (docs/access.md). */
 const access = z.strictObject({
   /** Users in htpasswd format, bcrypt entries only (`htpasswd -B`). */
-  htpasswd: z.string().min(1),
+  htpasswd: z.string().min(1).optional(),
+  /** group -> members (htpasswd users or robot token names). */
+  groups: z.record(z.string().min(1), z.array(z.string().min(1))).prefault({}),
+  /** First match wins, no match denies. Absent: the built-in default (docs/access.md). */
+  rules: z.array(accessRule).optional(),
+  /** How long an upstream's answer for one client and repository is reused (access: upstream). */
+  upstreamDecisionTtl: duration().prefault("60s"),
+  /** In an upstream outage, clients allowed within this long before keep being served. */
+  upstreamStaleWindow: duration().prefault("15m"),
 });
+
+/** A secret given inline, from an environment variable, or from a file: exactly one, or none. */
+const adminToken = z
+  .strictObject({
+    token: z.string().min(1).nullable().prefault(null),
+    tokenEnv: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+  })
+  .refine((a) => [a.token ?? undefined, a.tokenEnv, a.tokenFile].filter((x) => x !== undefined).length <= 1, {
+    message: "give at most one of token, tokenEnv or tokenFile",
+  });
 
 export const configSchema = z
   .strictObject({
@@ -194,7 +237,7 @@ export const configSchema = z
       })
       .prefault({}),
     access: access.optional(),
-    admin: z.strictObject({ token: z.string().min(1).nullable().prefault(null) }).prefault({}),
+    admin: adminToken.prefault({}),
     cache: z
       .strictObject({
         maxSize: size.nullable().prefault(null),

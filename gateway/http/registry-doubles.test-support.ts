@@ -239,6 +239,18 @@ export function fakeAuthenticator(): Authenticator {
         return { identity: { kind: "anonymous" }, may: (a: Action) => a === "pull" };
       throw new WharfError("UNAUTHORIZED", "invalid credentials");
     },
+    async authorize(req) {
+      const id = await this.identify(req.authorization);
+      if (!id)
+        return {
+          allowed: req.action === "pull" && (req.registryKind === "proxy" || req.anonymousPull === true),
+          identity: { kind: "anonymous" },
+          by: "default",
+          bearer: false,
+        };
+      const bearer = /^bearer /i.test(req.authorization ?? "");
+      return { allowed: id.may(req.action, req.clientName), identity: id.identity, by: "token", bearer };
+    },
     challenge({ host, scope, error }) {
       const s = scope ? `,scope="repository:${scope.repository}:${scope.actions.join(",")}"` : "";
       return `Bearer realm="http://${host}/auth/token",service="wharf"${s}${error ? `,error="${error}"` : ""}`;

@@ -1,6 +1,7 @@
 // One log line and one metrics event per registry request, with a request id. A middleware: it
 // creates the request's state before any other, and reports once the handler and onError are done.
 import type { MiddlewareHandler } from "hono";
+import type { AccessNote } from "../access/access-audit.ts";
 import type { Logger } from "../log.ts";
 import type { Outcome } from "../registry/registry.ts";
 import type { Env } from "./http-env.ts";
@@ -20,6 +21,8 @@ export interface RequestEvent {
   upstreamStatus?: number;
   /** Unique per wharf process; on the request's log line and on any line a handler logs. */
   requestId?: string;
+  /** The access decision (access/access-audit.ts): who, which action, allowed or denied, and by what. */
+  access?: AccessNote;
 }
 
 /** Per-request state shared by the middlewares and the routes. */

@@ -1,17 +1,17 @@
 // The pull endpoints (OCI distribution spec, "Pulling manifests" end-3, "Pulling blobs" end-2, the
 // API base end-1). Routes registered with app.get answer HEAD too (hono runs them as GET).
 import type { Hono } from "hono";
-import { WharfError } from "../errors.ts";
-import { parseDigest } from "../oci/digest.ts";
+import { isWharfError, WharfError } from "../errors.ts";
+import { type Digest, parseDigest } from "../oci/digest.ts";
 import { parseAccept } from "../oci/media-types.ts";
 import { parseReference, type Reference } from "../oci/reference.ts";
 import { isHosted } from "../registry/registry.ts";
-import { authorize, checkBase } from "./access-check.ts";
+import { authorize, checkBase, mayPush } from "./access-check.ts";
 import type { Ctx, Env } from "./http-env.ts";
 import { parseRangeHeader } from "./range-header.ts";
 import { blobReply, manifestReply, sendReply } from "./reply-content.ts";
 import type { RouteDeps } from "./route-deps.ts";
-import { registryOf, targetOf } from "./target.ts";
+import { registryOf, type Target, targetOf } from "./target.ts";
 import { API_VERSION_HEADER } from "./write-reply.ts";
 
 /**
@@ -28,13 +28,35 @@ function pullReference(text: string): Reference {
   }
 }
 
+/**
+ * A pusher's HEAD for a blob its hosted repository lacks but wharf holds (a base layer pulled
+ * through a proxied registry): link it, as a cross-repository mount would, so the push skips the
+ * upload. dockerd never mounts across registries (docker.io to a hosted name); a HEAD that finds
+ * the blob is its only way to skip one. Anonymous callers still get BLOB_UNKNOWN.
+ */
+async function linkForPusher(
+  c: Ctx,
+  deps: RouteDeps,
+  target: Target,
+  d: Digest,
+  e: unknown,
+): Promise<boolean> {
+  const registry = target.registry;
+  if (!(isWharfError(e, "BLOB_UNKNOWN") || isWharfError(e, "NAME_UNKNOWN")) || !isHosted(registry))
+    return false;
+  if (!(await mayPush(c, deps.authenticator, target))) return false;
+  return registry.mount(target.repository, d, undefined);
+}
+
 export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
   async function base(c: Ctx) {
     const state = c.get("state");
     state.event.kind = "base";
-    const hostedByHost =
-      state.servername !== undefined && isHosted(registryOf(c, deps)) && deps.authenticator !== undefined;
-    await checkBase(c, deps.authenticator, hostedByHost);
+    const hostedHere =
+      state.servername !== undefined
+        ? isHosted(registryOf(c, deps))
+        : [...deps.registries.values()].some(isHosted);
+    await checkBase(c, deps.authenticator, hostedHere);
     state.event.outcome = "hit";
     state.event.bytes = 2;
     return c.json({}, 200, API_VERSION_HEADER);
@@ -48,7 +70,7 @@ export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
     const reference = c.req.param("reference");
     ev.reference = reference;
     const target = targetOf(c, deps, c.req.param("name"));
-    await authorize(c, deps.authenticator, target, "pull");
+    await authorize(c, deps.authenticator, target, "pull", reference);
     const content = await target.registry.manifest(target.repository, pullReference(reference), {
       head: c.req.method === "HEAD",
       accept: parseAccept(c.req.header("accept")),
@@ -64,10 +86,19 @@ export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
     const target = targetOf(c, deps, c.req.param("name"));
     await authorize(c, deps.authenticator, target, "pull");
     const head = c.req.method === "HEAD";
-    const content = await target.registry.blob(target.repository, parseDigest(digest), {
-      head,
-      range: head ? undefined : parseRangeHeader(c.req.header("range")),
-    });
+    const d = parseDigest(digest);
+    const read = () =>
+      target.registry.blob(target.repository, d, {
+        head,
+        range: head ? undefined : parseRangeHeader(c.req.header("range")),
+      });
+    let content: Awaited<ReturnType<typeof read>>;
+    try {
+      content = await read();
+    } catch (e) {
+      if (!(await linkForPusher(c, deps, target, d, e))) throw e;
+      content = await read();
+    }
     return sendReply(c, blobReply(content), content.outcome);
   });
 }

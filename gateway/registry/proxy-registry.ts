@@ -9,6 +9,7 @@ import { fillFileBody } from "../cache/fill-body.ts";
 import { PrefetchPlanner } from "../cache/prefetch-planner.ts";
 import type { PrefetchQueue } from "../cache/prefetch-queue.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
+import { RepoLinks } from "../cache/repo-links.ts";
 import { SingleFlight } from "../cache/single-flight.ts";
 import { TagPolicy } from "../cache/tag-policy.ts";
 import type { RegistryConfig } from "../config/schema.ts";
@@ -66,6 +67,7 @@ export class ProxyRegistry implements Registry {
   /** Upstream checks of stale tags in flight, by repository:tag (this object is one registry). */
   readonly #revalidations = new SingleFlight<Found>();
   readonly #prefetch: PrefetchPlanner | undefined;
+  readonly #links: RepoLinks;
   /**
    * A digest that answers for `repository:tag` instead of upstream (the managed mirror's
    * serveUpstreamName: pins and rollbacks reach clients pulling the upstream name). Must be cheap:
@@ -83,6 +85,7 @@ export class ProxyRegistry implements Registry {
     this.policy = new TagPolicy(deps.config);
     this.#now = deps.now ?? Date.now;
     const cache = deps.cache;
+    this.#links = new RepoLinks(cache.db, this.#now);
     this.#prefetch =
       deps.prefetch &&
       new PrefetchPlanner({
@@ -115,7 +118,7 @@ export class ProxyRegistry implements Registry {
         `manifest is ${manifest.mediaType}, which the client's Accept header does not list`,
       );
     }
-    this.#d.cache.noteRepoBlob(this.name, repository, manifest.digest);
+    this.#links.linkManifest(this.name, repository, manifest.digest, manifest.body);
     const content: ManifestContent = {
       digest: manifest.digest,
       mediaType: manifest.mediaType,
@@ -129,7 +132,18 @@ export class ProxyRegistry implements Registry {
 
   async #manifestByDigest(repository: string, d: Digest): Promise<Found> {
     const local = await this.#loadManifest(d);
-    if (local) return { manifest: local, outcome: "hit" };
+    if (local) {
+      // cached for some repository: served under this one only if linked there, or upstream says so
+      if (!this.#links.isLinked(this.name, repository, d.value)) {
+        if (this.offline)
+          throw new WharfError(
+            "MANIFEST_UNKNOWN",
+            `manifest not known in ${repository} and ${this.name} is offline`,
+          );
+        await this.remote.headManifest(repository, d.value);
+      }
+      return { manifest: local, outcome: "hit" };
+    }
     if (this.offline)
       throw new WharfError("MANIFEST_UNKNOWN", `manifest not cached and ${this.name} is offline`);
     const { result, joined } = this.#fetchManifest(repository, d.value, d);
@@ -255,6 +269,14 @@ export class ProxyRegistry implements Registry {
     if (!opts.head) this.#prefetch?.blobRequested(d);
     const size = await cache.blobSize(d);
     if (size !== undefined) {
+      if (!this.#links.isLinked(this.name, repository, d.value)) {
+        // cached for another repository: a client may still fetch a blob before any manifest
+        // (skopeo copying by digest), so the upstream says whether this repository has it
+        if (this.offline)
+          throw new WharfError("BLOB_UNKNOWN", `blob not known in ${repository} and ${this.name} is offline`);
+        await this.remote.headBlob(repository, d);
+        this.#links.link(this.name, repository, d.value);
+      }
       cache.noteRepoBlob(this.name, repository, d.value);
       if (opts.head) return { digest: d.value, size, outcome: "hit" };
       const r = wanted && resolveRange(wanted, size);
@@ -274,6 +296,10 @@ export class ProxyRegistry implements Registry {
     const { fill, joined } = this.#fillBlob(repository, d);
     await fill.started;
     if (fill.broken) throw fill.error;
+    // a fill joined from another repository's request proves nothing about this one
+    if (joined && !this.#links.isLinked(this.name, repository, d.value))
+      await this.remote.headBlob(repository, d);
+    this.#links.link(this.name, repository, d.value);
     cache.noteRepoBlob(this.name, repository, d.value);
     const outcome: Outcome = joined ? "coalesced" : "miss";
     if (opts.head) return { digest: d.value, size: fill.size, outcome };

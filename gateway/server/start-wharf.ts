@@ -3,6 +3,7 @@ import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
 import { createAuthenticator } from "../access/create-authenticator.ts";
+import { RobotTokens } from "../access/robot-tokens.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
@@ -18,7 +19,9 @@ import { RegistryRouter } from "../http/registry-router.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { MirrorService } from "../mirror/mirror-service.ts";
+import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
+import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
 import { ConnectionStats } from "./connection-limits.ts";
@@ -116,7 +119,7 @@ export async function startWharf(
         listeners: (["https", "dns", "http", "admin"] as const).filter((l) => config.listen[l]),
         addresses,
       }),
-      token: config.admin.token,
+      token: loaded.adminToken?.reveal() ?? null,
     });
     const connections = new ConnectionStats();
     registerConnectionMetrics(admin.metrics.registry, connections);
@@ -128,7 +131,22 @@ export async function startWharf(
     evictor.onEvict = admin.onEviction;
     opened.cache.onFill = admin.onFill;
     // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
-    const authenticator = await createAuthenticator({ config, log });
+    const upstreams = new Map<string, UpstreamClient>();
+    for (const [name, b] of backends) if (b instanceof ProxyRegistry) upstreams.set(name, b.upstream);
+    const authenticator = await createAuthenticator({
+      config,
+      log,
+      robots: new RobotTokens(opened.cache.db),
+      upstreams,
+      route: (scope, service, ns) => {
+        try {
+          return router.route({ name: scope.repository, host: service, ...(ns && { ns }) });
+        } catch {
+          return undefined;
+        }
+      },
+    });
+    if (authenticator) admin.onAccess(authenticator.audit);
     if (authenticator) closers.push(() => authenticator.close());
     const app = createRegistryApp({
       router,
@@ -164,7 +182,7 @@ export async function startWharf(
       servers.push(server);
       addresses.admin = `${address.address}:${address.port}`;
       log.info(
-        { address: addresses.admin, bearerAuth: config.admin.token !== null },
+        { address: addresses.admin, bearerAuth: loaded.adminToken !== null },
         "admin endpoint listening",
       );
     }

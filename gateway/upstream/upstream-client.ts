@@ -61,6 +61,7 @@ export class UpstreamClient {
   readonly auth: UpstreamAuth;
   readonly breaker: CircuitBreaker;
   readonly #dispatcher: Dispatcher;
+  readonly #raw: Dispatcher;
   readonly #log: Logger;
   readonly #userAgent: string;
   readonly #now: () => number;
@@ -70,6 +71,7 @@ export class UpstreamClient {
     this.registry = opts.registry;
     this.base = new URL(opts.upstream);
     this.#dispatcher = withRedirects(opts.dispatcher);
+    this.#raw = opts.dispatcher;
     this.#log = opts.log;
     this.#userAgent = opts.userAgent;
     this.#now = opts.now ?? Date.now;
@@ -90,8 +92,15 @@ export class UpstreamClient {
   async request(
     method: "GET" | "HEAD",
     path: string,
-    opts: { repository: string; headers?: Record<string, string>; signal?: AbortSignal },
+    opts: {
+      repository: string;
+      headers?: Record<string, string>;
+      signal?: AbortSignal;
+      /** Someone else's login (a client's, for access: upstream); default wharf's own. */
+      auth?: UpstreamAuth;
+    },
   ): Promise<UpstreamResponse> {
+    const auth = opts.auth ?? this.auth;
     if (!this.breaker.allow()) {
       const wait = Math.ceil(this.breaker.retryAfterMs() / 1000);
       throw new WharfError(
@@ -108,19 +117,32 @@ export class UpstreamClient {
       method,
       new URL(`${basePath}/v2/${path}`, this.base),
       opts,
-      this.auth.cachedHeader(scope),
+      auth.cachedHeader(scope),
     );
     if (res.status === 401) {
       const challenge = parseWwwAuthenticate(res.headers["www-authenticate"]).find(
         (c) => c.scheme === "bearer" || c.scheme === "basic",
       );
       await res.body.dump();
-      this.auth.invalidate(scope);
-      const header = challenge ? await this.auth.answer(challenge, scope, opts.signal) : undefined;
+      auth.invalidate(scope);
+      const header = challenge ? await auth.answer(challenge, scope, opts.signal) : undefined;
       if (header) res = await this.#send(method, new URL(`${basePath}/v2/${path}`, this.base), opts, header);
     }
     this.#account(res);
     return res;
+  }
+
+  /** A login at this upstream other than wharf's own (held in memory only, never logged). */
+  authFor(credentials: Credentials | undefined): UpstreamAuth {
+    const auth = new UpstreamAuth({
+      ...(credentials && { credentials }),
+      dispatcher: this.#raw,
+      userAgent: this.#userAgent,
+      now: this.#now,
+    });
+    // the upstream's challenge is the same for everyone: skip the round trip that learns it
+    auth.challenge = this.auth.challenge;
+    return auth;
   }
 
   /** Health and credential check without spending a pull: GET /v2/ with auth. */

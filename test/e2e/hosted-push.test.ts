@@ -20,6 +20,8 @@ import type { Dockerd } from "../support/dockerd.ts";
 import { CREDS, HOSTED, USER, writeHtpasswd } from "../support/hosted-wharf.ts";
 import { imageLayout, readBlob, readManifestDigests } from "../support/images.ts";
 import { type InterceptionWorld, startInterceptionWorld } from "../support/interception-topology.ts";
+import { runCommand } from "../support/run-command.ts";
+import { netnsPath } from "../support/sandbox.ts";
 import { inspectRaw, pushLayout, runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 
@@ -148,6 +150,35 @@ describe("a hosted registry with real clients", () => {
       nameserver: w.ip.gw,
     });
     expect(raw.stdout).toBe(readBlob(multi.manifest).toString("utf8"));
+  });
+
+  it("a blob wharf holds is linked into a hosted repository for a pusher only: anonymous HEADs get 404", async () => {
+    const base = busybox.layers[0] as string;
+    const url = `http://${w.ip.gw}:5000/v2/${HOSTED}/elsewhere/app/blobs/${base}`;
+    const head = async (creds?: string) => {
+      const r = await runCommand(
+        [
+          "nsenter",
+          `--net=${netnsPath(w.topo.nsName("b1"))}`,
+          "curl",
+          "-s",
+          "-I",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          ...(creds ? ["-u", creds] : []),
+          url,
+        ],
+        { allowFailure: true },
+      );
+      return r.stdout.trim();
+    };
+    expect(await head()).toBe("404");
+    expect(await head(`${USER.name}:not-the-password`)).toBe("404");
+    expect(await head(CREDS)).toBe("200");
+    // linked now: anonymous pulls of that repository see it, as after a push
+    expect(await head()).toBe("200");
   });
 
   it("skopeo pushes by path prefix on the plain-HTTP listener (upload Location keeps the prefix)", async () => {

@@ -1,7 +1,7 @@
 // wharf itself, as CI would run it: `node bin/wharf.mjs serve --config wharf.yml` in a child
 // process (repo root as cwd), confined like every other process the tests start: private
 // /etc/hosts and resolv.conf, so even a lookup wharf makes through the system resolver stays
-// inside the test. Ready when GET http://<listen.http>/v2/ answers 200.
+// inside the test. Ready when GET http://<listen.http>/v2/ answers (200, or 401 with users).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -97,7 +97,8 @@ export async function startWharf(o: StartWharfOptions): Promise<WharfProcess> {
   };
   try {
     await waitForHttp(`${httpUrl}/v2/`, {
-      accept: (s) => s === 200,
+      // 401: wharf has users and a hosted registry, so /v2/ challenges anonymous clients
+      accept: (s) => s === 200 || s === 401,
       alive: proc.alive,
       netns: o.netns,
       timeoutMs: o.readyTimeoutMs ?? 15_000,

@@ -1,0 +1,111 @@
+// The access decisions of issue 16 in one place, for the two ways clients arrive: a registry
+// request (authorize) and a token request (grantScopes). Local identities are htpasswd users and
+// robot tokens; on an `access: upstream` registry, credentials that are not local are the client's
+// login at the upstream, and the upstream decides (upstream-access.ts).
+
+import type { AccessPolicy } from "./access-policy.ts";
+import type { Action, Identity, Scope } from "./authenticator.ts";
+import type { HtpasswdUsers } from "./htpasswd-users.ts";
+import type { RobotScope, RobotTokens } from "./robot-tokens.ts";
+import type { UpstreamAccess, UpstreamClientId } from "./upstream-access.ts";
+
+export interface LocalIdentity {
+  identity: Identity;
+  robotScopes?: RobotScope[];
+}
+
+export interface Decided {
+  allowed: boolean;
+  identity: Identity;
+  by: string;
+  upstreamStatus?: number;
+}
+
+/** Where a scope of a token request points: registry/repository, as the router resolves it. */
+export type ScopeRouter = (
+  scope: Scope,
+  service: string,
+  ns: string | undefined,
+) => { registry: string; repository: string } | undefined;
+
+export class AccessControl {
+  readonly policy: AccessPolicy;
+  readonly #users: HtpasswdUsers | undefined;
+  readonly #robots: RobotTokens | undefined;
+  readonly #upstreams: ReadonlyMap<string, UpstreamAccess>;
+  readonly #now: () => number;
+
+  constructor(opts: {
+    policy: AccessPolicy;
+    users?: HtpasswdUsers;
+    robots?: RobotTokens;
+    upstreams: ReadonlyMap<string, UpstreamAccess>;
+    now: () => number;
+  }) {
+    this.policy = opts.policy;
+    this.#users = opts.users;
+    this.#robots = opts.robots;
+    this.#upstreams = opts.upstreams;
+    this.#now = opts.now;
+  }
+
+  /** A robot token (user = its name, password = the token) or an htpasswd user; else undefined. */
+  async local(user: string, password: string): Promise<LocalIdentity | undefined> {
+    const robot = this.#robots?.verify(password, user, this.#now());
+    if (robot)
+      return { identity: { kind: "robot", name: robot.name, id: robot.id }, robotScopes: robot.scopes };
+    if (this.#users && (await this.#users.verify(user, password)))
+      return { identity: { kind: "user", name: user } };
+    return undefined;
+  }
+
+  /** A robot token named by a wharf Bearer token still exists: its scopes, else undefined (revoked). */
+  liveRobot(id: string): RobotScope[] | undefined {
+    return this.#robots?.live(id, this.#now())?.scopes;
+  }
+
+  upstreamDecides(registry: string): boolean {
+    return this.#upstreams.has(registry);
+  }
+
+  /**
+   * The decision for one action of a client that proved `local` (or nothing) and maybe holds an
+   * upstream login. On an `access: upstream` registry a rule naming the local identity decides;
+   * otherwise the upstream does, with the client's login or as an anonymous client from `address`.
+   */
+  async decide(opts: {
+    local: LocalIdentity | undefined;
+    login: { user: string; password: string } | undefined;
+    address: string | undefined;
+    registry: string;
+    repository: string;
+    action: Action;
+    reference?: string;
+  }): Promise<Decided> {
+    const identity: Identity = opts.local?.identity ?? { kind: "anonymous" };
+    const upstream = this.#upstreams.get(opts.registry);
+    const byRule =
+      !upstream ||
+      (opts.local !== undefined &&
+        this.policy.ruleMatches(identity, opts.address, opts.registry, opts.repository));
+    if (byRule || opts.action !== "pull") {
+      const a = this.policy.decide(
+        identity,
+        opts.address,
+        opts.registry,
+        opts.repository,
+        [opts.action],
+        opts.local?.robotScopes,
+      );
+      return { allowed: a.actions.includes(opts.action), identity, by: a.by };
+    }
+    const client: UpstreamClientId = opts.login ?? { address: opts.address ?? "unknown" };
+    const d = await upstream.check(client, opts.repository, opts.reference);
+    return {
+      allowed: d.allowed,
+      identity: opts.login ? { kind: "upstream", name: opts.login.user } : identity,
+      by: d.reason,
+      ...(d.allowed ? {} : { upstreamStatus: d.status }),
+    };
+  }
+}
