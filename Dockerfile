@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # wharf container image. No build step: Node 24 runs the TypeScript sources directly (type stripping),
 # so the image is the production dependencies plus the source folders.
 #

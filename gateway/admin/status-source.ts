@@ -64,6 +64,16 @@ export const DEFAULT_CLIENT_COMMANDS: readonly string[] = [
   "wharf client-config daemon-json --out ./daemon.json",
 ];
 
+/**
+ * The commands with `--config <the file this server runs with>`: one-shot commands read the CA
+ * through the configuration, and without the server's own they would not find it (CA_MISSING).
+ */
+export function clientCommandsFor(configFile: string | undefined): string[] {
+  if (!configFile || configFile === "embedded defaults") return [...DEFAULT_CLIENT_COMMANDS];
+  const quoted = /^[\w./:@=+-]+$/.test(configFile) ? configFile : `'${configFile.replaceAll("'", "'\\''")}'`;
+  return DEFAULT_CLIENT_COMMANDS.map((c) => c.replace(/^(wharf [a-z-]+ [a-z-]+)/, `$1 --config ${quoted}`));
+}
+
 export function caInfo(ca: Pick<Ca, "subject" | "fingerprint256" | "notAfter">): CaInfo {
   return { subject: ca.subject, fingerprint256: ca.fingerprint256, notAfter: ca.notAfter.toISOString() };
 }

@@ -108,10 +108,8 @@ export function registerCacheCommands(program: Command): void {
     .action((opts: { config?: string }) =>
       withCache(
         opts.config,
-        async ({ cache: c, config }) => {
-          const r = await verifyBlobs(c, config.dataDir, (total) =>
-            createProgress({ total, label: "verify" }),
-          );
+        async ({ cache: c }) => {
+          const r = await verifyBlobs(c, (total) => createProgress({ total, label: "verify" }));
           out(`verified ${r.checked} blob(s), ${formatBytes(r.bytes)}; ${r.quarantined.length} quarantined`);
           for (const d of r.quarantined) out(`  quarantined ${d}`);
           let bad = r.quarantined.length;

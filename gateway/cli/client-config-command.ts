@@ -36,7 +36,7 @@ async function writeAll(dir: string, generated: ClientConfig): Promise<void> {
 }
 
 async function run(kind: Kind, opts: Options): Promise<void> {
-  const { config } = loadConfig(opts.config, process.env, { credentials: false });
+  const { config, source } = loadConfig(opts.config, process.env, { credentials: false });
   const address = opts.address ?? defaultAddress(config);
   if (!address) {
     throw new WharfError(
@@ -58,7 +58,7 @@ async function run(kind: Kind, opts: Options): Promise<void> {
     return;
   }
   const outDir = resolve(opts.out ?? `wharf-${kind}`);
-  const caPem = (await openCa(config)).certPem;
+  const caPem = (await openCa(config, source)).certPem;
   if (kind === "docker") return writeAll(outDir, dockerCertsConfig({ config, caPem }));
   const generated =
     kind === "containerd"

@@ -8,7 +8,7 @@ import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.t
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
-import { statusSourceFrom } from "../admin/status-source.ts";
+import { clientCommandsFor, statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
@@ -122,6 +122,7 @@ export async function startWharf(
         version: VERSION,
         ca: () => ca,
         addresses,
+        clientCommands: clientCommandsFor(loaded.source),
         ...(mirror && { mirror: () => mirror.status() }),
       }),
       readiness: createReadiness({
