@@ -19,8 +19,11 @@ import { type Digest, digestHasher } from "../../oci/digest.ts";
 import type { BlobWriter } from "../blob-store-api.ts";
 import type { S3Location } from "./s3-client.ts";
 
-/** Part size: above S3's 5 MiB minimum, small enough that two parts in memory cost little. */
+/** Part size: above S3's 5 MiB minimum, small enough that a few parts in memory cost little. */
 export const PART_BYTES = 8 * 1024 * 1024;
+
+/** Parts uploaded side by side: one at a time leaves the store idle between round trips. */
+const PARTS_IN_FLIGHT = 4;
 
 const md5 = (data: Uint8Array): string => createHash("md5").update(data).digest("base64");
 
@@ -34,8 +37,10 @@ export class S3BlobWriter implements BlobWriter {
   #pendingBytes = 0;
   #uploadId: string | undefined;
   readonly #parts: CompletedPart[] = [];
-  /** The part upload in flight (one at a time: that is the backpressure on the writer). */
-  #inFlight: Promise<void> = Promise.resolve();
+  /** Part uploads in flight (at most PARTS_IN_FLIGHT: that is the backpressure on the writer). */
+  readonly #inFlight = new Set<Promise<void>>();
+  /** The first part upload that failed; commit reports it. */
+  #failed: unknown;
   #state: "open" | "committed" | "aborted" = "open";
 
   constructor(s3: S3Location, key: string, d: Digest) {
@@ -59,7 +64,8 @@ export class S3BlobWriter implements BlobWriter {
     const body = Buffer.concat(this.#pending, this.#pendingBytes);
     this.#pending = [];
     this.#pendingBytes = 0;
-    await this.#inFlight;
+    if (this.#failed !== undefined) throw this.#failed;
+    while (this.#inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.#inFlight);
     const { client, bucket } = this.#s3;
     if (this.#uploadId === undefined) {
       const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: this.#key }));
@@ -68,23 +74,34 @@ export class S3BlobWriter implements BlobWriter {
     const PartNumber = this.#parts.length + 1;
     const part: CompletedPart = { PartNumber };
     this.#parts.push(part);
-    const uploadId = this.#uploadId;
-    this.#inFlight = client
+    const upload: Promise<void> = client
       .send(
         new UploadPartCommand({
           Bucket: bucket,
           Key: this.#key,
-          UploadId: uploadId,
+          UploadId: this.#uploadId,
           PartNumber,
           Body: body,
           ContentLength: body.length,
           ContentMD5: md5(body), // the store checks each part's bytes as it received them
         }),
       )
-      .then((r) => {
-        part.ETag = r.ETag;
-      });
-    this.#inFlight.catch(() => {}); // awaited by the next part or by commit
+      .then(
+        (r) => {
+          part.ETag = r.ETag;
+        },
+        (e: unknown) => {
+          this.#failed ??= e;
+        },
+      )
+      .finally(() => this.#inFlight.delete(upload));
+    this.#inFlight.add(upload);
+  }
+
+  /** Waits for every part upload; throws the first failure. */
+  async #settleParts(): Promise<void> {
+    await Promise.all(this.#inFlight);
+    if (this.#failed !== undefined) throw this.#failed;
   }
 
   async commit(): Promise<number> {
@@ -109,7 +126,7 @@ export class S3BlobWriter implements BlobWriter {
         );
       } else {
         if (this.#pendingBytes > 0) await this.#flushPart();
-        await this.#inFlight;
+        await this.#settleParts();
         await client.send(
           new CompleteMultipartUploadCommand({
             Bucket: bucket,
@@ -132,7 +149,7 @@ export class S3BlobWriter implements BlobWriter {
     if (this.#state !== "open") return;
     this.#state = "aborted";
     this.#pending = [];
-    await this.#inFlight.catch(() => {});
+    await Promise.all(this.#inFlight);
     if (this.#uploadId === undefined) return;
     const { client, bucket } = this.#s3;
     await client
