@@ -18,6 +18,7 @@ import { waitForCount } from "../support/access-log.ts";
 import { type Ceph, startCeph } from "../support/ceph.ts";
 import { readManifestDigests } from "../support/images.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
+import { assertConformanceSuite, runConformance } from "../support/oci-conformance.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
 import { runSkopeo } from "../support/skopeo.ts";
@@ -302,4 +303,36 @@ describe("storage.kind s3 on Ceph RGW", () => {
         .digest("hex"),
     ).toBe(layer.slice(7));
   }, 240_000);
+
+  it("the OCI conformance suite (pull workflow) passes against a replica serving from the bucket", async () => {
+    assertConformanceSuite();
+    const bucket = await ceph.createBucket();
+    const bb = readManifestDigests("busybox");
+    const one = await startReplica(bucket);
+    await pull(one.ip, join(tmp.path, "conformance-fill"));
+    const config = `${PREFIX}blobs/sha256/${(bb.config as string).slice(7)}`;
+    for (let i = 0; i < 100; i++) {
+      if (
+        await ceph.client.send(new HeadObjectCommand({ Bucket: bucket, Key: config })).catch(() => undefined)
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const two = await startReplica(bucket);
+    const since = net.hubProxy.mark();
+    const s = await runConformance({
+      root: two.w.httpUrl,
+      namespace: "docker.io/library/busybox",
+      workflows: "pull",
+      env: { OCI_TAG_NAME: "latest", OCI_MANIFEST_DIGEST: bb.manifest, OCI_BLOB_DIGEST: bb.config as string },
+      reportDir: tmp.path,
+    });
+    expect(s.failed, s.failures).toBe(0);
+    expect(s.passed).toBeGreaterThanOrEqual(10);
+    const configGets = net.hubProxy.count(
+      (r) => r.method === "GET" && r.path.endsWith(bb.config as string) && r.status !== 401,
+      since,
+    );
+    expect(configGets, "the suite's blob was served from the bucket").toBe(0);
+  }, 320_000);
 });
