@@ -60,7 +60,16 @@ export async function openCache(opts: {
     minFree: opts.minFree,
     shared: opts.sharedStore,
   });
-  if (!opts.shared) await opts.sharedStore?.init();
+  // a bucket that cannot be reached at start is not fatal: fills then go upstream (shared-blobs.ts)
+  if (!opts.shared)
+    await opts.sharedStore
+      ?.init()
+      .catch((e: Error) =>
+        opts.log.warn(
+          { err: e.message },
+          "shared store unreachable at start; serving without it until it answers",
+        ),
+      );
   if (opts.shared) cache.inUseElsewhere = () => inUseByServer(opts.dataDir);
   else lock.inUse = () => cache.inUseDigests();
   if (!opts.shared) await cache.store.init();

@@ -19,6 +19,7 @@ import { S3BlobStore } from "../store/s3/s3-blob-store.ts";
 import { createS3Client } from "../store/s3/s3-client.ts";
 import { ContentCache } from "./content-cache.ts";
 import { MetadataDb } from "./metadata-db.ts";
+import { openCache } from "./open-cache.ts";
 import type { SharedBlobStore } from "./shared-blobs.ts";
 
 let ceph: Ceph;
@@ -104,7 +105,7 @@ it("an object changed in the bucket is not completed for a client, is quarantine
   expect((await store.read(d))?.equals(data), "the upload replaced the bad object").toBe(true);
 }, 60_000);
 
-it("with the store down, a replica still fills from upstream", async () => {
+it("with the store down, a replica still starts and fills from upstream", async () => {
   const s3 = createS3Client(
     {
       endpoint: "http://127.0.0.1:9",
@@ -116,8 +117,16 @@ it("with the store down, a replica still fills from upstream", async () => {
     },
     { accessKeyId: new Secret("x"), secretAccessKey: new Secret("y") },
   );
+  const down = new S3BlobStore(s3, { holder: "t" });
+  const opened = await openCache({
+    dataDir: await mkdtemp(join(tmpdir(), "wharf-shared-down-")),
+    log: silentLogger,
+    fillTimeoutMs: 20_000,
+    sharedStore: down,
+  });
+  opened.close();
   const upstream = { opens: 0 };
-  const cache = await replica(new S3BlobStore(s3, { holder: "t" }));
+  const cache = await replica(down);
   const r = await fill(cache, upstream);
   expect(r.bytes.equals(data)).toBe(true);
   expect(upstream.opens).toBe(1);
