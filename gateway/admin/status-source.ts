@@ -10,6 +10,7 @@ import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
+import type { UpstreamHealthSnapshot } from "../upstream/upstream-health.ts";
 
 export interface RegistryInfo {
   name: string;
@@ -21,6 +22,10 @@ export interface RegistryInfo {
   offline: boolean;
   breaker: BreakerState;
   lastError: string | null;
+  /** What wharf has seen of the upstream (requests and probes); absent for a hosted registry. */
+  health?: UpstreamHealthSnapshot;
+  /** Manifest bytes read from the upstream (the request counters see blobs only). */
+  manifestBytesFetched?: number;
 }
 
 export interface CacheTotals {
@@ -99,7 +104,8 @@ export function statusSourceFrom(parts: {
     registries: () =>
       Object.entries(config.registries).map(([name, reg]) => {
         const registry = backends.get(name);
-        const breaker = registry instanceof ProxyRegistry ? registry.upstream.breaker : undefined;
+        const upstream = registry instanceof ProxyRegistry ? registry.upstream : undefined;
+        const breaker = upstream?.breaker;
         return {
           name,
           kind: reg.hosted ? ("hosted" as const) : ("proxy" as const),
@@ -108,6 +114,10 @@ export function statusSourceFrom(parts: {
           offline: config.offline || reg.offline,
           breaker: breaker?.state ?? "closed",
           lastError: breaker?.lastError ?? null,
+          ...(upstream && {
+            health: upstream.health.snapshot(),
+            manifestBytesFetched: upstream.health.manifestBytes,
+          }),
         };
       }),
     cacheTotals: () => {

@@ -205,6 +205,8 @@ export const configSchema = z
         body: duration().prefault("60s"),
       })
       .prefault({}),
+    /** Period of the `GET /v2/` probe per proxied upstream (status page health); 0s: off. */
+    upstreamProbeInterval: duration().prefault("1m"),
     defaultRegistry: z.string().prefault("docker.io"),
     offline: z.boolean().prefault(false),
     rateLimitReserve: z.number().int().min(0).prefault(10),

@@ -246,6 +246,7 @@ export class ProxyRegistry implements Registry {
   ): { result: Promise<RemoteManifest>; joined: boolean } {
     return this.#manifestFlights.run(`${repository}@${reference}`, async () => {
       const m = await this.remote.getManifest(repository, reference, expected);
+      this.upstream.health.fetched(m.body.length);
       this.#d.cache.putManifestSoon(parseDigest(m.digest), m.body, m.mediaType);
       if (!this.offline) this.#prefetch?.manifestFetched(repository, m.mediaType, m.body);
       return m;

@@ -23,6 +23,7 @@ import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
+import { startUpstreamProbes } from "../upstream/upstream-probe.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
 import { ConnectionStats } from "./connection-limits.ts";
@@ -145,6 +146,15 @@ export async function startWharf(
     // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
     const upstreams = new Map<string, UpstreamClient>();
     for (const [name, b] of backends) if (b instanceof ProxyRegistry) upstreams.set(name, b.upstream);
+    const probes = startUpstreamProbes({
+      upstreams: [...upstreams]
+        .filter(([n]) => !(config.offline || config.registries[n]?.offline))
+        .map(([, u]) => u),
+      intervalMs: config.upstreamProbeInterval,
+      timeoutMs: config.upstreamTimeouts.headers,
+      log,
+    });
+    closers.push(() => probes.stop());
     const authenticator = await createAuthenticator({
       config,
       log,

@@ -115,7 +115,9 @@ describe("compose/swarm as a stack on a single-node swarm", () => {
     // swarm's virtual IPs need ("no route to host" to the VIP)
     await writeFile(
       join(copy.dir, "stack.test-override.yml"),
+      // and a 1 s health check (the shipped 10 s interval only delays the first "healthy")
       'version: "3.8"\nservices:\n  wharf:\n    secrets: [test_upstream_ca]\n    deploy: {endpoint_mode: dnsrr}\n' +
+        "    healthcheck: {interval: 1s}\n" +
         `secrets:\n  test_upstream_ca:\n    file: ${join(copy.root, "test-upstream-ca.crt")}\n`,
     );
     const swarmConfig = join(copy.dir, "wharf.yml");

@@ -69,7 +69,9 @@ export async function writeComposeOverride(c: ComposeCopy, extraBuilders: string
     volumes: [`${testCa}:/usr/local/share/ca-certificates/test-upstreams.crt:ro`],
   };
   const services: Record<string, unknown> = {
-    wharf: { volumes: [`${testCa}:${c.upstreamCa}:ro`] },
+    // test-only: a 1 s health check; the image's 10 s interval only delays the first "healthy",
+    // which `up` waits for (depends_on: service_healthy)
+    wharf: { volumes: [`${testCa}:${c.upstreamCa}:ro`], healthcheck: { interval: "1s" } },
     dind,
   };
   const volumes: Record<string, unknown> = {};
