@@ -11,7 +11,7 @@ import { BlobStore } from "./blob-store.ts";
 import { type FileBody, storedFileBody } from "./file-body.ts";
 import type { MetadataDb } from "./metadata-db.ts";
 import { PendingDeletes } from "./pending-deletes.ts";
-import { type SharedBlobStore, sharedFirst, uploadToShared } from "./shared-blobs.ts";
+import { quarantineIfCorrupt, type SharedBlobStore, sharedFirst, shareStored } from "./shared-blobs.ts";
 import { storeProblem } from "./store-errors.ts";
 import { StoreHealth } from "./store-health.ts";
 
@@ -209,25 +209,11 @@ export class ContentCache {
         this.onFill?.({ bytes: size, ms: Date.now() - fill.startedAt, ok: true });
         this.onStored?.(size);
         // the fill stays registered (in use: never evicted) until the other replicas can have it
-        if (shared && !fill.fromShared) await this.#share(shared, d, size);
+        if (shared && !fill.fromShared) await shareStored(shared, d, this.store.pathOf(d), this.#log);
       })
       .catch(async (err: Error) => {
         this.#log.warn({ digest: d.value, err: err.message }, "blob fill failed; nothing cached");
-        // bytes from the shared store that fail their digest: set aside, so the next fill goes upstream
-        if (
-          shared &&
-          fill.fromShared &&
-          fill.error &&
-          (fill.error as { code?: string }).code === "UPSTREAM_INVALID"
-        )
-          await shared.quarantine(d).then(
-            () =>
-              this.#log.error(
-                { digest: d.value },
-                "shared store object does not match its digest; quarantined",
-              ),
-            () => {},
-          );
+        if (shared && fill.fromShared) await quarantineIfCorrupt(shared, d, fill.error, this.#log);
       })
       .finally(async () => {
         // after the upload: a replica waiting on the lease finds the blob in the store
@@ -235,23 +221,6 @@ export class ContentCache {
         if (this.fills.get(d.value) === fill) this.fills.delete(d.value);
       });
     return { fill, joined: false };
-  }
-
-  /** Uploads a verified, locally stored blob; a failure leaves it local only (logged, not fatal). */
-  async #share(shared: SharedBlobStore, d: Digest, size: number): Promise<void> {
-    const started = Date.now();
-    try {
-      await uploadToShared(shared, d, this.store.pathOf(d));
-      this.#log.debug(
-        { digest: d.value, size, ms: Date.now() - started },
-        "blob uploaded to the shared store",
-      );
-    } catch (e) {
-      this.#log.warn(
-        { digest: d.value, err: (e as Error).message },
-        "could not upload blob to the shared store",
-      );
-    }
   }
 
   async readManifest(d: Digest): Promise<StoredManifestBody | undefined> {

@@ -4,6 +4,8 @@
 // upstream is uploaded there once verified and committed locally.
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
+import { isWharfError } from "../errors.ts";
+import type { Logger } from "../log.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { BlobStore as BlobStoreApi } from "../store/blob-store-api.ts";
 import type { FillLease, FillLeases } from "../store/s3/s3-fill-lease.ts";
@@ -103,4 +105,37 @@ export async function uploadToShared(shared: SharedBlobStore, d: Digest, path: s
     await w.abort();
     throw e;
   }
+}
+
+/** Uploads a verified, locally stored blob; a failure leaves it local only (logged, not fatal). */
+export async function shareStored(
+  shared: SharedBlobStore,
+  d: Digest,
+  path: string,
+  log: Logger,
+): Promise<void> {
+  const started = Date.now();
+  try {
+    const size = await uploadToShared(shared, d, path);
+    log.debug({ digest: d.value, size, ms: Date.now() - started }, "blob uploaded to the shared store");
+  } catch (e) {
+    log.warn({ digest: d.value, err: (e as Error).message }, "could not upload blob to the shared store");
+  }
+}
+
+/**
+ * After a fill from the shared store failed: bytes that did not match the digest (or its length)
+ * are set aside in the store, so that the next fill of any replica goes upstream.
+ */
+export async function quarantineIfCorrupt(
+  shared: SharedBlobStore,
+  d: Digest,
+  error: Error | undefined,
+  log: Logger,
+): Promise<void> {
+  if (!isWharfError(error) || error.code !== "UPSTREAM_INVALID") return;
+  await shared.quarantine(d).then(
+    () => log.error({ digest: d.value }, "shared store object does not match its digest; quarantined"),
+    () => {},
+  );
 }
