@@ -152,6 +152,16 @@ describe("storage.kind s3 on Ceph RGW", () => {
     await pull(two.ip, join(tmp.path, "two"));
     expect(await pulledDigests(join(tmp.path, "two"))).toEqual([bb.config as string, ...bb.layers].sort());
     expect(upstreamBlobGets(before2), "replica 2 asked upstream for no blob").toBe(0);
+    // a HEAD of a layer it has not read yet (a third replica here) is answered from the bucket too
+    const three = await startReplica(bucket, { cache: { prefetch: 0 } });
+    const base = `${three.w.httpUrl}/v2/docker.io/library/busybox`;
+    const m = await fetch(`${base}/manifests/latest`, { headers: { accept: bb.mediaType } });
+    expect(m.status).toBe(200);
+    await m.arrayBuffer();
+    const head = await fetch(`${base}/blobs/${bb.layers[0]}`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(Number(head.headers.get("content-length"))).toBe(bb.layerSizes[0]);
+    expect(upstreamBlobGets(before2), "nor replica 3 for a HEAD").toBe(0);
     // and now serves from its own disk: the bucket is read once per blob, not per request
     const local = await readdir(join(String(two.w.config.dataDir), "blobs", "sha256"), { recursive: true });
     for (const d of [bb.config as string, ...bb.layers])
