@@ -3,7 +3,10 @@
 // pulled through replica 1 lands in the bucket (exactly its blobs, re-hashed from the bucket); a
 // second replica with its own dataDir serves the image's blobs from the bucket without one upstream
 // blob request (its tags and manifests are still revalidated upstream: metadata is per replica in
-// this slice); `wharf cache verify` re-hashes the bucket and quarantines a tampered object.
+// this slice); `wharf cache verify` re-hashes the bucket and quarantines a tampered object. Three
+// replicas with nine clients on one uncached layer fetch it upstream once (a lease in the bucket);
+// when the lease holder is killed mid-fill another replica takes over; and the OCI conformance
+// suite's pull workflow passes against a replica serving from the bucket.
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
