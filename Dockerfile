@@ -45,6 +45,7 @@ ENV NODE_ENV=production \
 COPY --from=deps /opt/wharf/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
+COPY common ./common
 COPY certs ./certs
 COPY dns ./dns
 COPY gateway ./gateway

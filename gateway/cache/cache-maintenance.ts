@@ -1,6 +1,6 @@
 // Offline maintenance used by `wharf cache ...`: listing, removal, verification (re-hash every
 // blob, quarantine mismatches) and garbage collection (orphans, eviction to budget).
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
 import { digestHasher, parseDigest } from "../oci/digest.ts";
 import { type CheckResult, checkStoredBlobs, type StoredBlob } from "./blob-check.ts";

@@ -6,9 +6,9 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { rotateCa } from "../../certs/ca-rotation.ts";
 import { type Ca, type CaOptions, caFiles, loadOrCreateCa } from "../../certs/certificate-authority.ts";
+import { WharfError } from "../../common/errors.ts";
 import { loadConfig } from "../config/load-config.ts";
 import type { Config } from "../config/schema.ts";
-import { WharfError } from "../errors.ts";
 
 /** Where the CA lives for this configuration: dataDir, unless tls.caCertFile/caKeyFile bring one. */
 export function caOptions(config: Config): CaOptions {

@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { Argument, type Command } from "commander";
+import { WharfError } from "../../common/errors.ts";
 import { buildkitConfig } from "../client-config/buildkit-config.ts";
 import type { ClientConfig } from "../client-config/client-targets.ts";
 import { containerdHostsConfig } from "../client-config/containerd-hosts.ts";
@@ -10,7 +11,6 @@ import { daemonJsonConfig } from "../client-config/daemon-json.ts";
 import { defaultAddress } from "../client-config/default-address.ts";
 import { dockerCertsConfig } from "../client-config/docker-certs.ts";
 import { loadConfig } from "../config/load-config.ts";
-import { WharfError } from "../errors.ts";
 import { openCa } from "./ca-command.ts";
 
 const KINDS = ["docker", "containerd", "buildkit", "daemon-json"] as const;

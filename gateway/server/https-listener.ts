@@ -9,8 +9,8 @@ import {
 } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
+import { listenOn } from "../../common/listen.ts";
 import { applyIdleTimeout } from "./idle-timeout.ts";
-import { listenOn } from "./listen.ts";
 
 export type HttpsRequest = IncomingMessage | Http2ServerRequest;
 export type HttpsResponse = ServerResponse | Http2ServerResponse;

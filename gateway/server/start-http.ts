@@ -1,12 +1,12 @@
 // The plain-HTTP registry endpoint (listen.http): registry-mirrors, containerd hosts.toml mirrors
 // and path prefixes. Same connection bound, send and idle timeouts as the TLS gateway.
 import { createServer, type Server } from "node:http";
+import { listenOn } from "../../common/listen.ts";
 import type { Config } from "../config/schema.ts";
 import type { NodeRequest, NodeResponse } from "../http/write-reply.ts";
 import type { Logger } from "../log.ts";
 import { type ConnectionStats, limitConnections, withSendWatchdog } from "./connection-limits.ts";
 import { applyIdleTimeout } from "./idle-timeout.ts";
-import { listenOn } from "./listen.ts";
 
 export async function startHttp(opts: {
   config: Config;

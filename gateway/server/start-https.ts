@@ -7,12 +7,12 @@ import { hostname } from "node:os";
 import type { Ca } from "../../certs/certificate-authority.ts";
 import { loadOrCreateCa } from "../../certs/certificate-authority.ts";
 import { certName, LeafCertificates } from "../../certs/leaf-certificates.ts";
+import { listenOn } from "../../common/listen.ts";
 import type { Config } from "../config/schema.ts";
 import type { RegistryRouter } from "../http/registry-router.ts";
 import type { Logger } from "../log.ts";
 import { type ConnectionStats, limitConnections, withSendWatchdog } from "./connection-limits.ts";
 import { createHttpsListener, type HttpsRequest, type HttpsResponse } from "./https-listener.ts";
-import { listenOn } from "./listen.ts";
 
 export async function loadCa(config: Config, log?: Logger): Promise<Ca> {
   return loadOrCreateCa({

@@ -2,6 +2,7 @@
 import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
+import { VERSION } from "../../common/version.ts";
 import { createAuthenticator } from "../access/create-authenticator.ts";
 import { RobotTokens } from "../access/robot-tokens.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
@@ -31,7 +32,6 @@ import { servernameOf } from "./https-listener.ts";
 import { startDns } from "./start-dns.ts";
 import { startHttp } from "./start-http.ts";
 import { loadCa, startHttps } from "./start-https.ts";
-import { VERSION } from "./version.ts";
 
 export interface Wharf {
   log: Logger;

@@ -2,8 +2,8 @@
 // without the registry's Authorization header), rate-limit headers, breaker, error mapping.
 import type { Readable } from "node:stream";
 import { type Dispatcher, interceptors, errors as undiciErrors } from "undici";
+import { WharfError } from "../../common/errors.ts";
 import type { Credentials } from "../config/load-config.ts";
-import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { parseWwwAuthenticate } from "../oci/www-authenticate.ts";
 import { CircuitBreaker, parseRetryAfter } from "./circuit-breaker.ts";
