@@ -4,7 +4,7 @@
 // upstream is uploaded there once verified and committed locally.
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
-import { isWharfError } from "../errors.ts";
+import { isWharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { BlobStore as BlobStoreApi } from "../store/blob-store-api.ts";

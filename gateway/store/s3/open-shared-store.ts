@@ -2,9 +2,9 @@
 // s3 (its keys resolved by load-config.ts; a missing key is a CONFIG_INVALID at start, not later).
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { WharfError } from "../../../common/errors.ts";
 import type { SharedBlobStore } from "../../cache/shared-blobs.ts";
 import type { LoadedConfig } from "../../config/load-config.ts";
-import { WharfError } from "../../errors.ts";
 import { S3BlobStore } from "./s3-blob-store.ts";
 import { createS3Client } from "./s3-client.ts";
 

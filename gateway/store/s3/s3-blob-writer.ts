@@ -14,7 +14,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { WharfError } from "../../errors.ts";
+import { WharfError } from "../../../common/errors.ts";
 import { type Digest, digestHasher } from "../../oci/digest.ts";
 import type { BlobWriter } from "../blob-store-api.ts";
 import type { S3Location } from "./s3-client.ts";

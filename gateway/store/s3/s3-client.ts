@@ -7,9 +7,9 @@ import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { rootCertificates } from "node:tls";
 import { S3Client } from "@aws-sdk/client-s3";
+import { WharfError } from "../../../common/errors.ts";
 import type { StorageCredentials } from "../../config/load-config.ts";
 import type { S3StorageConfig } from "../../config/storage-schema.ts";
-import { WharfError } from "../../errors.ts";
 
 /** Where the blobs live: a client, its bucket and the key prefix. */
 export interface S3Location {
