@@ -4,9 +4,9 @@
 // and a table that leaked gives nothing to replay. Every check reads the table, so a revocation
 // (from the CLI, another process) holds for the very next request.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { WharfError } from "../../common/errors.ts";
 import type { MetadataDb } from "../cache/metadata-db.ts";
+import { PreparedStatements } from "../cache/prepared-statements.ts";
 import type { Action } from "./authenticator.ts";
 
 /** `<registry glob>/<repository glob>:<actions>`: what a robot token may ever do (rules may narrow it). */
@@ -54,31 +54,10 @@ function sha256(text: string): Buffer {
 }
 
 export class RobotTokens {
-  readonly #meta: Pick<MetadataDb, "connection">;
-  #stmtsOf: DatabaseSync | undefined;
-  readonly #stmts = new Map<string, StatementSync>();
+  readonly #sql: PreparedStatements;
 
   constructor(meta: Pick<MetadataDb, "connection">) {
-    this.#meta = meta;
-  }
-
-  /** Asked each time: the cache swaps its connection when an in-memory index is persisted. */
-  get #db(): DatabaseSync {
-    return this.#meta.connection;
-  }
-
-  #stmt(sql: string): StatementSync {
-    const db = this.#db;
-    if (this.#stmtsOf !== db) {
-      this.#stmts.clear();
-      this.#stmtsOf = db;
-    }
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
+    this.#sql = new PreparedStatements(meta);
   }
 
   /** Creates a token; returns the text to hand out (the only time it exists outside the client). */
@@ -89,37 +68,41 @@ export class RobotTokens {
         "--name: lower-case letters, digits, '.', '_' or '-' (at most 64)",
       );
     if (opts.scopes.length === 0) throw new WharfError("CONFIG_INVALID", "give at least one --scope");
-    if (this.#stmt("SELECT 1 FROM robot_tokens WHERE name = ?").get(opts.name) !== undefined)
+    if (this.#sql.get("SELECT 1 FROM robot_tokens WHERE name = ?").get(opts.name) !== undefined)
       throw new WharfError("CONFIG_INVALID", `a token named ${opts.name} exists (revoke it first)`);
     const id = randomBytes(8).toString("hex");
     const secret = randomBytes(32).toString("base64url");
-    this.#stmt(
-      "INSERT INTO robot_tokens (id, name, secret_sha256, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-    ).run(
-      id,
-      opts.name,
-      sha256(secret).toString("hex"),
-      JSON.stringify(opts.scopes),
-      opts.now,
-      opts.expiresAt,
-    );
+    this.#sql
+      .get(
+        "INSERT INTO robot_tokens (id, name, secret_sha256, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(
+        id,
+        opts.name,
+        sha256(secret).toString("hex"),
+        JSON.stringify(opts.scopes),
+        opts.now,
+        opts.expiresAt,
+      );
     return `wharf_${id}_${secret}`;
   }
 
   list(): RobotToken[] {
-    return (this.#stmt("SELECT * FROM robot_tokens ORDER BY name").all() as unknown as Row[]).map(fromRow);
+    return (this.#sql.get("SELECT * FROM robot_tokens ORDER BY name").all() as unknown as Row[]).map(fromRow);
   }
 
   /** True when a token of that name existed. */
   revoke(name: string): boolean {
-    return Number(this.#stmt("DELETE FROM robot_tokens WHERE name = ?").run(name).changes) > 0;
+    return Number(this.#sql.get("DELETE FROM robot_tokens WHERE name = ?").run(name).changes) > 0;
   }
 
   /** The live token `text` stands for (and `name`, when the client gave one as its user name). */
   verify(text: string, name: string | undefined, now: number): RobotToken | undefined {
     const m = TOKEN_RE.exec(text);
     if (!m) return undefined;
-    const row = this.#stmt("SELECT * FROM robot_tokens WHERE id = ?").get(m[1] as string) as Row | undefined;
+    const row = this.#sql.get("SELECT * FROM robot_tokens WHERE id = ?").get(m[1] as string) as
+      | Row
+      | undefined;
     if (!row) return undefined;
     const stored = Buffer.from(row.secret_sha256, "hex");
     const given = sha256(m[2] as string);
@@ -132,7 +115,7 @@ export class RobotTokens {
 
   /** The token with this id if it still exists and has not expired (a wharf Bearer token names it). */
   live(id: string, now: number): RobotToken | undefined {
-    const row = this.#stmt("SELECT * FROM robot_tokens WHERE id = ?").get(id) as Row | undefined;
+    const row = this.#sql.get("SELECT * FROM robot_tokens WHERE id = ?").get(id) as Row | undefined;
     const token = row && fromRow(row);
     return token && (token.expiresAt === null || token.expiresAt > now) ? token : undefined;
   }

@@ -3,8 +3,9 @@
 // entry its runs, and a generation number every change bumps so a server notices changes made
 // by the CLI beside it (tag-overrides.ts polls it). Same connection as HostedMeta, for the same
 // reason: the tag move, history and state commit in one transaction with the hosted records.
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { SQLInputValue } from "node:sqlite";
 import type { MetadataDb } from "../cache/metadata-db.ts";
+import { PreparedStatements } from "../cache/prepared-statements.ts";
 import type { RepoName } from "./mirror-entries.ts";
 
 export interface MirrorTagRecord {
@@ -44,85 +45,72 @@ export interface RunRecord {
 type Row = Record<string, SQLInputValue>;
 
 export class MirrorState {
-  readonly #meta: MetadataDb;
-  #stmtsOf: DatabaseSync | undefined;
-  readonly #stmts = new Map<string, StatementSync>();
+  readonly #sql: PreparedStatements;
 
   constructor(meta: MetadataDb) {
-    this.#meta = meta;
-  }
-
-  /** Asked each time: the cache swaps its connection when an in-memory index is persisted. */
-  get #db(): DatabaseSync {
-    return this.#meta.connection;
-  }
-
-  #stmt(sql: string): StatementSync {
-    const db = this.#db;
-    if (this.#stmtsOf !== db) {
-      this.#stmts.clear();
-      this.#stmtsOf = db;
-    }
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
+    this.#sql = new PreparedStatements(meta);
   }
 
   getTag(target: RepoName, tag: string): MirrorTagRecord | undefined {
-    const r = this.#stmt(
-      "SELECT * FROM mirror_tags WHERE target_registry = ? AND target_repository = ? AND tag = ?",
-    ).get(target.registry, target.repository, tag) as Row | undefined;
+    const r = this.#sql
+      .get("SELECT * FROM mirror_tags WHERE target_registry = ? AND target_repository = ? AND tag = ?")
+      .get(target.registry, target.repository, tag) as Row | undefined;
     return r && toTag(r);
   }
 
   /** Every mirrored tag, or those of one target repository. */
   tags(target?: RepoName): MirrorTagRecord[] {
-    const rows = this.#stmt(
-      `SELECT * FROM mirror_tags WHERE ?1 IS NULL OR (target_registry = ?1 AND target_repository = ?2)
+    const rows = this.#sql
+      .get(
+        `SELECT * FROM mirror_tags WHERE ?1 IS NULL OR (target_registry = ?1 AND target_repository = ?2)
        ORDER BY target_registry, target_repository, tag`,
-    ).all(target?.registry ?? null, target?.repository ?? null) as Row[];
+      )
+      .all(target?.registry ?? null, target?.repository ?? null) as Row[];
     return rows.map(toTag);
   }
 
   putTag(r: MirrorTagRecord): void {
-    this.#stmt(
-      `INSERT OR REPLACE INTO mirror_tags (target_registry, target_repository, tag, source_registry,
+    this.#sql
+      .get(
+        `INSERT OR REPLACE INTO mirror_tags (target_registry, target_repository, tag, source_registry,
        source_repository, source_digest, upstream_digest, pinned_digest, pinned_at, synced_at, checked_at,
        size, platforms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      r.target.registry,
-      r.target.repository,
-      r.tag,
-      r.source.registry,
-      r.source.repository,
-      r.sourceDigest,
-      r.upstreamDigest,
-      r.pinnedDigest,
-      r.pinnedAt,
-      r.syncedAt,
-      r.checkedAt,
-      r.size,
-      JSON.stringify(r.platforms),
-    );
+      )
+      .run(
+        r.target.registry,
+        r.target.repository,
+        r.tag,
+        r.source.registry,
+        r.source.repository,
+        r.sourceDigest,
+        r.upstreamDigest,
+        r.pinnedDigest,
+        r.pinnedAt,
+        r.syncedAt,
+        r.checkedAt,
+        r.size,
+        JSON.stringify(r.platforms),
+      );
   }
 
   /** A check that changed nothing but what upstream points at (pinned tags: drift). */
   noteChecked(target: RepoName, tag: string, upstreamDigest: string | null, now: number): void {
-    this.#stmt(
-      `UPDATE mirror_tags SET upstream_digest = ?, checked_at = ?
+    this.#sql
+      .get(
+        `UPDATE mirror_tags SET upstream_digest = ?, checked_at = ?
        WHERE target_registry = ? AND target_repository = ? AND tag = ?`,
-    ).run(upstreamDigest, now, target.registry, target.repository, tag);
+      )
+      .run(upstreamDigest, now, target.registry, target.repository, tag);
   }
 
   /** Newest first. */
   history(target: RepoName, tag: string): HistoryRecord[] {
-    const rows = this.#stmt(
-      `SELECT history_tag, digest, replaced_at, reason FROM mirror_history
+    const rows = this.#sql
+      .get(
+        `SELECT history_tag, digest, replaced_at, reason FROM mirror_history
        WHERE target_registry = ? AND target_repository = ? AND tag = ? ORDER BY replaced_at DESC, history_tag DESC`,
-    ).all(target.registry, target.repository, tag) as Row[];
+      )
+      .all(target.registry, target.repository, tag) as Row[];
     return rows.map((r) => ({
       historyTag: String(r.history_tag),
       digest: String(r.digest),
@@ -132,54 +120,64 @@ export class MirrorState {
   }
 
   addHistory(target: RepoName, tag: string, h: HistoryRecord): void {
-    this.#stmt(
-      `INSERT OR REPLACE INTO mirror_history (target_registry, target_repository, tag, history_tag, digest,
+    this.#sql
+      .get(
+        `INSERT OR REPLACE INTO mirror_history (target_registry, target_repository, tag, history_tag, digest,
        replaced_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(target.registry, target.repository, tag, h.historyTag, h.digest, h.replacedAt, h.reason);
+      )
+      .run(target.registry, target.repository, tag, h.historyTag, h.digest, h.replacedAt, h.reason);
   }
 
   dropHistory(target: RepoName, historyTag: string): void {
-    this.#stmt(
-      "DELETE FROM mirror_history WHERE target_registry = ? AND target_repository = ? AND history_tag = ?",
-    ).run(target.registry, target.repository, historyTag);
+    this.#sql
+      .get(
+        "DELETE FROM mirror_history WHERE target_registry = ? AND target_repository = ? AND history_tag = ?",
+      )
+      .run(target.registry, target.repository, historyTag);
   }
 
   run(entry: string): RunRecord | undefined {
-    const r = this.#stmt("SELECT * FROM mirror_runs WHERE entry = ?").get(entry) as Row | undefined;
+    const r = this.#sql.get("SELECT * FROM mirror_runs WHERE entry = ?").get(entry) as Row | undefined;
     return r && toRun(r);
   }
 
   runs(): RunRecord[] {
-    return (this.#stmt("SELECT * FROM mirror_runs ORDER BY entry").all() as Row[]).map(toRun);
+    return (this.#sql.get("SELECT * FROM mirror_runs ORDER BY entry").all() as Row[]).map(toRun);
   }
 
   runStarted(entry: string, now: number): void {
-    this.#stmt(
-      `INSERT INTO mirror_runs (entry, last_start) VALUES (?, ?)
+    this.#sql
+      .get(
+        `INSERT INTO mirror_runs (entry, last_start) VALUES (?, ?)
        ON CONFLICT (entry) DO UPDATE SET last_start = excluded.last_start`,
-    ).run(entry, now);
+      )
+      .run(entry, now);
   }
 
   runEnded(entry: string, now: number, changes: number, error: string | null): void {
-    this.#stmt(
-      `UPDATE mirror_runs SET last_end = ?1, last_error = ?2,
+    this.#sql
+      .get(
+        `UPDATE mirror_runs SET last_end = ?1, last_error = ?2,
        last_success = CASE WHEN ?2 IS NULL THEN ?1 ELSE last_success END,
        changes_total = changes_total + ?3, failures_total = failures_total + (CASE WHEN ?2 IS NULL THEN 0 ELSE 1 END)
        WHERE entry = ?4`,
-    ).run(now, error, changes, entry);
+      )
+      .run(now, error, changes, entry);
     this.bump();
   }
 
   /** Tells servers (tag-overrides.ts) that mirror tags, pins or runs changed. */
   bump(): void {
-    this.#stmt(
-      `INSERT INTO mirror_generation (id, value) VALUES (0, 1)
+    this.#sql
+      .get(
+        `INSERT INTO mirror_generation (id, value) VALUES (0, 1)
        ON CONFLICT (id) DO UPDATE SET value = value + 1`,
-    ).run();
+      )
+      .run();
   }
 
   generation(): number {
-    const r = this.#stmt("SELECT value FROM mirror_generation WHERE id = 0").get() as
+    const r = this.#sql.get("SELECT value FROM mirror_generation WHERE id = 0").get() as
       | { value: number }
       | undefined;
     return r ? Number(r.value) : 0;
