@@ -4,6 +4,7 @@
 // createAuthenticator returns undefined and the HTTP layer keeps the behaviour of old: anonymous
 // pulls of every proxied registry, no pushes.
 import type { Config } from "../config/schema.ts";
+import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { AccessAudit, clientLabel } from "./access-audit.ts";
@@ -156,9 +157,12 @@ class WharfAuthenticator implements ClosableAuthenticator {
     if (credentials.scheme === "basic") {
       const local = await this.#control.local(credentials.user, credentials.password);
       if (local) return { identity: local.identity, may: () => true };
-      // a login for an upstream that decides is checked where it is used (authorize)
-      if (service !== undefined && this.#serviceIsUpstream(service, undefined))
+      // a login for an upstream that decides: the upstream says whether it is one
+      const registry = service === undefined ? undefined : this.#upstreamOf(service, undefined);
+      if (registry !== undefined) {
+        await this.#verifyUpstreamLogin(registry, credentials.user, credentials.password);
         return { identity: { kind: "upstream", name: credentials.user }, may: () => false };
+      }
       throw authenticationFailed();
     }
     throw authenticationFailed();
@@ -212,6 +216,11 @@ class WharfAuthenticator implements ClosableAuthenticator {
       (routed.some((r) => r.to && this.#control.upstreamDecides(r.to.registry)) ||
         (routed.length === 0 && this.#serviceIsUpstream(g.service, g.ns)));
     if (g.login && !local && !upstreamLogin) throw authenticationFailed();
+    // `docker login` (a token request without scopes): the upstream checks the password now, so
+    // that a wrong one fails the login instead of every pull after it
+    const loginAt = upstreamLogin && routed.length === 0 ? this.#upstreamOf(g.service, g.ns) : undefined;
+    if (g.login && loginAt !== undefined)
+      await this.#verifyUpstreamLogin(loginAt, g.login.user, g.login.password, g.address);
     const identity: Identity =
       local?.identity ?? (g.login ? { kind: "upstream", name: g.login.user } : { kind: "anonymous" });
     const access: Scope[] = [];
@@ -253,8 +262,48 @@ class WharfAuthenticator implements ClosableAuthenticator {
   }
 
   #serviceIsUpstream(service: string, ns: string | undefined): boolean {
+    return this.#upstreamOf(service, ns) !== undefined;
+  }
+
+  /** The `access: upstream` registry a host name (and ns) stands for, if it is one. */
+  #upstreamOf(service: string, ns: string | undefined): string | undefined {
     const to = this.#route({ repository: "x", actions: [] }, service, ns);
-    return to !== undefined && this.#control.upstreamDecides(to.registry);
+    return to !== undefined && this.#control.upstreamDecides(to.registry) ? to.registry : undefined;
+  }
+
+  /** Throws UNAUTHORIZED (or UPSTREAM_UNAVAILABLE) unless the upstream accepts the login. */
+  async #verifyUpstreamLogin(registry: string, user: string, password: string, address?: string) {
+    const d = await this.#control.verifyUpstreamLogin(registry, user, password);
+    if (!d || d.allowed) return;
+    this.audit.logDecision(registry, "", {
+      client: clientLabel(d.identity),
+      address,
+      action: "pull",
+      decision: "denied",
+      by: `login: ${d.by}`,
+    });
+    if (d.upstreamStatus === 503)
+      throw new WharfError(
+        "UPSTREAM_UNAVAILABLE",
+        `cannot ask ${registry}'s upstream whether the login is valid`,
+      );
+    throw authenticationFailed();
+  }
+
+  asksForLogin(registry: string): boolean {
+    return this.#control.upstreamDecides(registry) || this.#control.hasLocalIdentities();
+  }
+
+  mayPullNow(identified: Identified, address: string | undefined, registry: string, repository: string) {
+    const identity = identified.identity;
+    let local: LocalIdentity;
+    if (identity.kind === "user") local = { identity };
+    else if (identity.kind === "robot") {
+      const scopes = this.#control.liveRobot(identity.id);
+      if (!scopes) return false;
+      local = { identity, robotScopes: scopes };
+    } else return false;
+    return this.#control.mayPullNow(local, address, registry, repository);
   }
 
   challenge(opts: {
