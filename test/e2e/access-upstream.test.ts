@@ -86,7 +86,8 @@ async function curlGitlab(ns: string, path: string, login?: { user: string; pass
   const lines = r.stdout.split("\n");
   const status = Number(lines.pop());
   const body = lines.join("\n");
-  seen[`curl ${ns} ${path}`] = body;
+  // error bodies only: a token response carries the token
+  if (status >= 400) seen[`curl ${ns} ${path}`] = body;
   return { status, body };
 }
 

@@ -34,7 +34,8 @@ export interface InterceptionOptions {
   images: { hub: Record<string, string>; ghcr: Record<string, string>; gitlab: Record<string, string> };
   /** More registries (e.g. a hosted one) and top-level keys (e.g. mirror) for wharf's config. */
   extraRegistries?: Record<string, unknown>;
-  extraConfig?: Record<string, unknown>;
+  /** Or made from the topology (e.g. access rules naming a namespace's address). */
+  extraConfig?: Record<string, unknown> | ((topo: Topology) => Record<string, unknown>);
   /**
    * Put these upstreams behind token auth as well (service = their host name, the same token
    * server as Docker Hub's), with `tokenGrants` written once the images are pushed.
@@ -174,7 +175,7 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
           "registry.gitlab.com": { upstream: "https://registry.gitlab.com" },
           ...o.extraRegistries,
         },
-        ...o.extraConfig,
+        ...(typeof o.extraConfig === "function" ? o.extraConfig(topo) : o.extraConfig),
       },
     });
     stops.push(() => wharf.stop());
