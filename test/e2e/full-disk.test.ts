@@ -131,8 +131,9 @@ describe("full disk", () => {
 
     await fillDisk();
 
-    // hits: served; the access-time and repository notes that cannot be written are skipped
-    for (const repo of ["library/busybox", "library/big"]) {
+    // hits: served; the access-time and repository notes that cannot be written are skipped (a
+    // blob is served only under a repository whose manifest names it: linked blobs, issue 16)
+    for (const repo of ["library/busybox"]) {
       const hit = await curl(blobUrl(w, repo, layer));
       expect(hit.status, w.logs().stdout.slice(-2000)).toBe(200);
       expect(hit.exit).toBe(0);
