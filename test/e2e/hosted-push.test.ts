@@ -23,6 +23,7 @@ import { imageLayout, readBlob, readManifestDigests } from "../support/images.ts
 import { type InterceptionWorld, startInterceptionWorld } from "../support/interception-topology.ts";
 import { runCommand } from "../support/run-command.ts";
 import { netnsPath } from "../support/sandbox.ts";
+import { leakedSecrets } from "../support/secret-scan.ts";
 import { inspectRaw, pushLayout, runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 
@@ -245,6 +246,15 @@ describe("a hosted registry with real clients", () => {
     );
     const uploads = w.wharfRequests().filter((r) => r.registry === HOSTED && r.repository === "prefix/bb");
     expect(uploads.some((r) => r.kind === "manifest" && r.method === "PUT" && r.status === 201)).toBe(true);
+  });
+
+  it("wharf's logs hold neither password", () => {
+    const logs = w.wharf.logs();
+    const logins = [
+      { user: USER.name, password: USER.password },
+      { user: OWNER.name, password: OWNER.password },
+    ];
+    expect(leakedSecrets({ stdout: logs.stdout, stderr: logs.stderr }, [], logins)).toEqual([]);
   });
 
   it("ctr pulls the index with a hosts.toml (TLS, wharf's CA)", async () => {
