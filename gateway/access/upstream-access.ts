@@ -8,6 +8,7 @@ import type { Credentials } from "../config/load-config.ts";
 import { Secret } from "../config/secret.ts";
 import { isWharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { UPSTREAM_MANIFEST_ACCEPT } from "../oci/media-types.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { isOutage } from "../upstream/upstream-errors.ts";
 import type { DecisionCache, UpstreamDecision } from "./decision-cache.ts";
@@ -122,7 +123,12 @@ export class UpstreamAccess {
     const auth = this.#upstream.authFor(credentials);
     try {
       const res = reference
-        ? await this.#upstream.request("HEAD", `${repository}/manifests/${reference}`, { repository, auth })
+        ? await this.#upstream.request("HEAD", `${repository}/manifests/${reference}`, {
+            repository,
+            auth,
+            // without it distribution answers an OCI manifest 404 (it would have to convert it)
+            headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+          })
         : await this.#upstream.request("GET", `${repository}/tags/list?n=1`, { repository, auth });
       await res.body.dump();
       return this.#answer(res.status);

@@ -78,8 +78,14 @@ async function pull(d: Dockerd, ref: string) {
 }
 
 /** curl in a namespace against wharf's TLS gateway under GitLab's name: status and body. */
-async function curlGitlab(ns: string, path: string, login?: { user: string; password: string }) {
+async function curlGitlab(
+  ns: string,
+  path: string,
+  login?: { user: string; password: string },
+  headers: string[] = [],
+) {
   const args = ["curl", "-s", "-w", "\n%{http_code}", "--cacert", w.client.wharfCa];
+  for (const h of headers) args.push("-H", h);
   args.push("--resolve", `${GITLAB}:443:${w.ip.gw}`);
   if (login) args.push("-u", `${login.user}:${login.password}`);
   const r = await w.topo.run(ns, [...args, `https://${GITLAB}${path}`], { allowFailure: true });
@@ -173,6 +179,13 @@ describe("access: upstream with two builders", () => {
     expect(r.code).not.toBe(0);
   });
 
+  it("A's second pull of its image downloads no blob upstream", async () => {
+    await a.docker(["rmi", A_IMAGE]);
+    const m = w.gitlab.mark();
+    expect((await pull(a, A_IMAGE)).code).toBe(0);
+    expect(gitlabBlobGets(m)).toBe(0);
+  });
+
   it("an anonymous skopeo gets the public image only", async () => {
     const inspect = (ref: string) =>
       runSkopeo(["inspect", "--raw", "--cert-dir", w.client.dir, `docker://${ref}`], {
@@ -205,6 +218,18 @@ describe("access: upstream with two builders", () => {
     expect((await curlGitlab("ba", `/v2/group/a/app/blobs/${A_ONLY}`, ALICE)).status).toBe(200);
   });
 
+  it("Basic credentials on each request (containerd hosts.toml headers) are checked with the reference asked for", async () => {
+    const oci = "accept: application/vnd.oci.image.manifest.v1+json";
+    const get = (ns: string, repo: string, login?: { user: string; password: string }) =>
+      curlGitlab(ns, `/v2/${repo}/manifests/1`, login, [oci]);
+    expect((await get("bb", "group/b/app", BOB)).status).toBe(200);
+    expect((await get("anon", "group/public/app")).status).toBe(200);
+    expect((await get("bb", "group/a/app", BOB)).status).not.toBe(200);
+    expect((await get("ba", "group/b/app", { user: ALICE.user, password: "wrong-alice-pw" })).status).toBe(
+      401,
+    );
+  });
+
   it("wharf's logs, /metrics, /api/status and the error bodies hold no password or token", async () => {
     const admin = (path: string) =>
       w.topo.run("ba", ["curl", "-s", `http://${w.ip.gw}:9090${path}`], { allowFailure: true });
@@ -215,7 +240,17 @@ describe("access: upstream with two builders", () => {
     const logs = w.wharf.logs();
     const places = { ...seen, stdout: logs.stdout, stderr: logs.stderr, metrics, status };
     expect(
-      leakedSecrets(places, [], [ALICE, BOB, FILL, { user: ALICE.user, password: "not-alice-s-password" }]),
+      leakedSecrets(
+        places,
+        [],
+        [
+          ALICE,
+          BOB,
+          FILL,
+          { user: ALICE.user, password: "not-alice-s-password" },
+          { user: ALICE.user, password: "wrong-alice-pw" },
+        ],
+      ),
     ).toEqual([]);
     // dockerd's stored logins are the clients' own business; wharf's tokens never reach its log
     const tokens = [...logs.stdout.matchAll(/"token":"([^"]+)"/g)].map((m) => m[1]);
