@@ -35,7 +35,11 @@ export async function manifestRates(w: BenchWorld, plan: RunPlan, log: Log): Pro
   // CPU per request: what a hot-path change costs, steadier than a rate on a shared machine
   const cpu: Runs = {};
   const failed: Record<string, number> = {};
-  for (const c of w.contenders) await pullTag(w, c, "library/big", 1);
+  for (const c of w.contenders) {
+    await pullTag(w, c, "library/big", 1);
+    // one unmeasured second first: a JIT warming up would count against the first run's CPU
+    await h2load(c, path, { method: "GET", seconds: 1, clients: 8, streams: 8 });
+  }
   for (let run = 0; run < plan.loadRuns; run++) {
     for (const c of w.contenders) {
       for (const method of ["GET", "HEAD"] as const) {
