@@ -1,7 +1,7 @@
 // The Authenticator of an `access` section (create-authenticator.ts builds it): identify() and
 // authorize() for registry requests, the token endpoint's grants, the `/v2/` login question and the
 // pusher's blob-link check, all decided by AccessControl; challenges for Docker's token flow.
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
 import { type AccessAudit, clientLabel } from "./access-audit.ts";
 import type { AccessControl, LocalIdentity, ScopeRouter } from "./access-control.ts";
