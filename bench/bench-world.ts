@@ -48,6 +48,8 @@ export async function startBenchWorld(opts: {
   midMiB: number;
   only?: readonly ContenderName[];
   cpuProfileDir?: string;
+  /** wharf with an `access` section of rules (issue 16): the hot path with rule checks. */
+  accessRules?: boolean;
   log: (line: string) => void;
 }): Promise<BenchWorld> {
   await ensureBenchTools(opts.log);
@@ -79,7 +81,7 @@ export async function startBenchWorld(opts: {
     const hosts = { [HOST_NAMES.direct]: ip.upstream };
     await pushBenchImages(images, HOST_NAMES.direct, { certDir: ca.certDir, hosts });
     opts.log(`images pushed to the upstream in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    const ctx = { ca, upstream, cpuProfileDir: opts.cpuProfileDir };
+    const ctx = { ca, upstream, cpuProfileDir: opts.cpuProfileDir, accessRules: opts.accessRules };
     const want = (n: ContenderName) => !opts.only || opts.only.includes(n) || n === "direct";
     const contenders: Contender[] = [];
     const add = (c: Contender) => {

@@ -56,6 +56,7 @@ describe("bench --quick", () => {
       "2c",
       "3a",
       "3b",
+      "3c",
       "4a",
       "4b",
       "5",

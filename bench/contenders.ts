@@ -41,6 +41,8 @@ export interface ContenderContext {
   upstream: UpstreamRegistry;
   /** Directory for CPU profiles of wharf (node --cpu-prof), when profiling. */
   cpuProfileDir?: string;
+  /** wharf decides every request by access rules (three rules, the last one matching the bench). */
+  accessRules?: boolean | undefined;
 }
 
 function registryPids(r: UpstreamRegistry): number[] {
@@ -113,6 +115,16 @@ function wharfConfig(ctx: ContenderContext, ip: string): Record<string, unknown>
         ],
       },
     },
+    ...(ctx.accessRules && {
+      access: {
+        groups: { devs: ["dev"] },
+        rules: [
+          { registry: host, repository: "private/**", allow: ["pull"], users: ["ci"] },
+          { registry: "*", repository: "team-*/**", allow: ["pull", "push"], groups: ["devs"] },
+          { registry: "*", repository: "**", allow: ["pull"], anonymous: true, networks: ["127.0.0.0/8"] },
+        ],
+      },
+    }),
   };
 }
 

@@ -1,6 +1,7 @@
 // wharf against distribution's proxy, nginx proxy_cache and direct pulls (issue 9), on this
 // machine, over TLS on loopback. `node bench/run.ts [--quick] [--only wharf,nginx]
-// [--figures 1,2,3,4,6,7] [--cpu-prof DIR] [--no-write] [--json FILE]`. Prints one table and writes it
+// [--figures 1,2,3,4,6,7] [--cpu-prof DIR] [--no-write] [--json FILE] [--access-rules]` (wharf with
+// access rules on, for issue 16's "within 10 %" of the figures without). Prints one table and writes it
 // into bench/results.md (and, with --json, the figures as JSON for bench/bench.test.ts). Every process it starts is stopped at the end (also on Ctrl-C).
 import { writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
@@ -63,6 +64,7 @@ async function main(): Promise<number> {
       "cpu-prof": { type: "string" },
       "no-write": { type: "boolean", default: false },
       json: { type: "string" },
+      "access-rules": { type: "boolean", default: false },
     },
   });
   const plan = values.quick ? QUICK : FULL;
@@ -78,6 +80,7 @@ async function main(): Promise<number> {
     midMiB: values.quick ? 64 : 256,
     only,
     cpuProfileDir: values["cpu-prof"],
+    accessRules: values["access-rules"],
     log,
   });
   const figures: Figure[] = [];

@@ -68,6 +68,43 @@ export class AccessControl {
     return this.#upstreams.has(registry);
   }
 
+  /** `docker login` through an `access: upstream` registry's name: does its upstream take this login? */
+  async verifyUpstreamLogin(registry: string, user: string, password: string): Promise<Decided | undefined> {
+    const upstream = this.#upstreams.get(registry);
+    if (!upstream) return undefined;
+    const d = await upstream.verifyLogin(user, password);
+    return {
+      allowed: d.allowed,
+      identity: { kind: "upstream", name: user },
+      by: d.reason,
+      ...(d.allowed ? {} : { upstreamStatus: d.status }),
+    };
+  }
+
+  /**
+   * May a local identity read registry/repository, decided without asking anyone: the rules, and
+   * on an `access: upstream` registry that the rules name it or an allowed upstream answer for this
+   * client is still fresh. For linking a blob into a pusher's repository (routes-pull.ts).
+   */
+  mayPullNow(
+    local: LocalIdentity,
+    address: string | undefined,
+    registry: string,
+    repository: string,
+  ): boolean {
+    const upstream = this.#upstreams.get(registry);
+    if (upstream && !this.policy.ruleMatches(local.identity, address, registry, repository))
+      // decide() asks the upstream about a local identity as about an anonymous client from its address
+      return address !== undefined && upstream.allowedBefore({ address }, repository);
+    const a = this.policy.decide(local.identity, address, registry, repository, ["pull"], local.robotScopes);
+    return a.actions.includes("pull");
+  }
+
+  /** True when wharf has users or robot tokens (a login on `/v2/` then means something). */
+  hasLocalIdentities(): boolean {
+    return (this.#users?.size ?? 0) > 0 || (this.#robots?.any(this.#now()) ?? false);
+  }
+
   /**
    * The decision for one action of a client that proved `local` (or nothing) and maybe holds an
    * upstream login. On an `access: upstream` registry a rule naming the local identity decides;

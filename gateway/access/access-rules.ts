@@ -63,8 +63,12 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/** Parsed source addresses: a connection's address repeats for every request it carries. */
+const MAX_ADDRESSES = 4096;
+
 export class AccessRules {
   readonly #rules: CompiledRule[];
+  readonly #addresses = new Map<string, Uint8Array | undefined>();
 
   constructor(rules: readonly RuleConfig[]) {
     this.#rules = rules.map((r) => ({
@@ -91,13 +95,21 @@ export class AccessRules {
       if (!r.registry.test(registry) || !r.repository.test(repository)) continue;
       if (!identityHolds(r, who)) continue;
       if (r.networks) {
-        if (address === null) address = who.address === undefined ? undefined : addressBytes(who.address);
+        if (address === null) address = who.address === undefined ? undefined : this.#bytes(who.address);
         const a = address;
         if (!a || !r.networks.some((n) => inCidr(a, n))) continue;
       }
       return { rule: i + 1, allow: r.allow };
     }
     return undefined;
+  }
+
+  #bytes(address: string): Uint8Array | undefined {
+    if (this.#addresses.has(address)) return this.#addresses.get(address);
+    if (this.#addresses.size >= MAX_ADDRESSES) this.#addresses.clear();
+    const bytes = addressBytes(address);
+    this.#addresses.set(address, bytes);
+    return bytes;
   }
 }
 

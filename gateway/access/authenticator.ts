@@ -83,6 +83,22 @@ export interface Authenticator {
    * prove nothing (as identify()). Never logs or echoes a credential.
    */
   authorize(req: AccessRequest): Promise<AccessDecision>;
+  /**
+   * Whether `/v2/` on this registry's host names asks anonymous clients to log in, so that
+   * `docker login <name>` checks the password: an `access: upstream` registry (its upstream checks
+   * it), or any registry once wharf has users or robot tokens.
+   */
+  asksForLogin?(registry: string): boolean;
+  /**
+   * May this identity (a user or a live robot token) pull registry/repository, decided from the
+   * rules and cached upstream answers only (never asking an upstream)?
+   */
+  mayPullNow?(
+    identified: Identified,
+    address: string | undefined,
+    registry: string,
+    repository: string,
+  ): boolean;
   /** The token endpoint's routes, mounted by the gateway at TOKEN_PATH on every listener. */
   readonly routes: Hono;
 }

@@ -6,26 +6,16 @@
 import type { Config } from "../config/schema.ts";
 import type { Logger } from "../log.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
-import { AccessAudit, clientLabel } from "./access-audit.ts";
-import { AccessControl, type LocalIdentity, type ScopeRouter } from "./access-control.ts";
+import { AccessAudit } from "./access-audit.ts";
+import { AccessControl, type ScopeRouter } from "./access-control.ts";
 import { AccessPolicy } from "./access-policy.ts";
-import {
-  type AccessDecision,
-  type AccessRequest,
-  type Authenticator,
-  type Identified,
-  type Identity,
-  type Scope,
-  TOKEN_PATH,
-} from "./authenticator.ts";
-import { authenticationFailed, parseAuthorization } from "./authorization-header.ts";
+import type { Authenticator } from "./authenticator.ts";
 import { DecisionCache } from "./decision-cache.ts";
 import { HtpasswdUsers } from "./htpasswd-users.ts";
 import type { RobotTokens } from "./robot-tokens.ts";
-import { formatScope } from "./scope.ts";
-import { type TokenGrant, tokenEndpoint } from "./token-endpoint.ts";
 import { TokenService } from "./token-service.ts";
 import { UpstreamAccess } from "./upstream-access.ts";
+import { WharfAuthenticator } from "./wharf-authenticator.ts";
 
 export interface ClosableAuthenticator extends Authenticator {
   readonly audit: AccessAudit;
@@ -112,184 +102,4 @@ export async function createAuthenticator(
     users?.close();
     throw e;
   }
-}
-
-class WharfAuthenticator implements ClosableAuthenticator {
-  readonly routes;
-  readonly audit: AccessAudit;
-  readonly #control: AccessControl;
-  readonly #users: HtpasswdUsers | undefined;
-  readonly #tokens: TokenService;
-  readonly #route: ScopeRouter;
-  readonly #decisionTtlSeconds: number;
-
-  constructor(o: {
-    control: AccessControl;
-    users: HtpasswdUsers | undefined;
-    tokens: TokenService;
-    audit: AccessAudit;
-    log: Logger;
-    route: ScopeRouter;
-    decisionTtlSeconds: number;
-  }) {
-    this.#control = o.control;
-    this.#users = o.users;
-    this.#tokens = o.tokens;
-    this.audit = o.audit;
-    this.#route = o.route;
-    this.#decisionTtlSeconds = o.decisionTtlSeconds;
-    this.routes = tokenEndpoint({ tokens: o.tokens, grant: (g) => this.#grantToken(g), log: o.log });
-  }
-
-  async identify(
-    authorization: string | undefined,
-    opts: { host?: string } = {},
-  ): Promise<Identified | undefined> {
-    const credentials = parseAuthorization(authorization);
-    if (!credentials) return undefined;
-    const service = opts.host === undefined ? undefined : normalizeHost(opts.host);
-    if (credentials.scheme === "bearer") {
-      const { identity, access } = await this.#tokens.verify(credentials.token, service);
-      if (identity.kind === "robot" && !this.#control.liveRobot(identity.id)) throw authenticationFailed();
-      return { identity, may: (action, repository) => tokenAllows(access, action, repository) };
-    }
-    if (credentials.scheme === "basic") {
-      const local = await this.#control.local(credentials.user, credentials.password);
-      if (local) return { identity: local.identity, may: () => true };
-      // a login for an upstream that decides is checked where it is used (authorize)
-      if (service !== undefined && this.#serviceIsUpstream(service, undefined))
-        return { identity: { kind: "upstream", name: credentials.user }, may: () => false };
-      throw authenticationFailed();
-    }
-    throw authenticationFailed();
-  }
-
-  async authorize(req: AccessRequest): Promise<AccessDecision> {
-    const credentials = parseAuthorization(req.authorization);
-    if (credentials?.scheme === "bearer") {
-      const v = await this.#tokens.verify(credentials.token, normalizeHost(req.host));
-      if (v.identity.kind === "robot" && !this.#control.liveRobot(v.identity.id))
-        throw authenticationFailed();
-      const allowed = tokenAllows(v.access, req.action, req.clientName);
-      const refused = allowed ? undefined : v.refused.find((r) => r.name === req.clientName);
-      return {
-        allowed,
-        identity: v.identity,
-        by: refused ? `upstream ${refused.status}` : "token",
-        ...(refused && { upstreamStatus: refused.status }),
-        bearer: true,
-      };
-    }
-    if (credentials && credentials.scheme !== "basic") throw authenticationFailed();
-    let local: LocalIdentity | undefined;
-    let login: { user: string; password: string } | undefined;
-    if (credentials) {
-      local = await this.#control.local(credentials.user, credentials.password);
-      if (!local) {
-        // not ours: the client's login at the upstream, where the upstream decides; elsewhere wrong
-        if (!this.#control.upstreamDecides(req.registry)) throw authenticationFailed();
-        login = { user: credentials.user, password: credentials.password };
-      }
-    }
-    const d = await this.#control.decide({
-      local,
-      login,
-      address: req.address,
-      registry: req.registry,
-      repository: req.repository,
-      action: req.action,
-      ...(req.reference !== undefined && { reference: req.reference }),
-    });
-    return { ...d, bearer: false };
-  }
-
-  async #grantToken(g: Parameters<TokenGrant>[0]): ReturnType<TokenGrant> {
-    const local = g.login ? await this.#control.local(g.login.user, g.login.password) : undefined;
-    const routed = g.scopes.map((s) => ({ scope: s, to: this.#route(s, g.service, g.ns) }));
-    const upstreamLogin =
-      g.login !== undefined &&
-      local === undefined &&
-      (routed.some((r) => r.to && this.#control.upstreamDecides(r.to.registry)) ||
-        (routed.length === 0 && this.#serviceIsUpstream(g.service, g.ns)));
-    if (g.login && !local && !upstreamLogin) throw authenticationFailed();
-    const identity: Identity =
-      local?.identity ?? (g.login ? { kind: "upstream", name: g.login.user } : { kind: "anonymous" });
-    const access: Scope[] = [];
-    const refused: { name: string; status: number }[] = [];
-    let upstreamAnswered = false;
-    for (const { scope, to } of routed) {
-      if (!to) continue;
-      const actions: Scope["actions"] = [];
-      for (const action of scope.actions) {
-        const d = await this.#control.decide({
-          local,
-          login: upstreamLogin ? g.login : undefined,
-          address: g.address,
-          registry: to.registry,
-          repository: to.repository,
-          action,
-        });
-        if (this.#control.upstreamDecides(to.registry) && action === "pull") upstreamAnswered = true;
-        this.audit.logDecision(to.registry, to.repository, {
-          client: clientLabel(d.identity),
-          address: g.address,
-          action,
-          decision: d.allowed ? "allowed" : "denied",
-          by: d.by,
-        });
-        if (d.allowed) actions.push(action);
-        else if (d.upstreamStatus !== undefined)
-          refused.push({ name: scope.repository, status: d.upstreamStatus });
-      }
-      if (actions.length > 0) access.push({ repository: scope.repository, actions });
-    }
-    return {
-      identity,
-      access,
-      refused,
-      ...(upstreamAnswered && { ttlSeconds: this.#decisionTtlSeconds }),
-      describe: () => access.map(formatScope),
-    };
-  }
-
-  #serviceIsUpstream(service: string, ns: string | undefined): boolean {
-    const to = this.#route({ repository: "x", actions: [] }, service, ns);
-    return to !== undefined && this.#control.upstreamDecides(to.registry);
-  }
-
-  challenge(opts: {
-    host: string;
-    scope?: Scope;
-    error?: "invalid_token" | "insufficient_scope";
-    scheme?: "http" | "https";
-    ns?: string;
-  }): string {
-    const host = normalizeHost(opts.host);
-    // containerd's ?ns= names the registry on a mirror endpoint: the token request must know it too
-    const ns = opts.ns ? `?ns=${encodeURIComponent(opts.ns)}` : "";
-    const params = [
-      `realm="${opts.scheme ?? "https"}://${quotable(host)}${TOKEN_PATH}${quotable(ns)}"`,
-      `service="${quotable(host)}"`,
-    ];
-    if (opts.scope) params.push(`scope="${quotable(formatScope(opts.scope))}"`);
-    if (opts.error) params.push(`error="${opts.error}"`);
-    return `Bearer ${params.join(",")}`;
-  }
-
-  close(): void {
-    this.#users?.close();
-  }
-}
-
-function tokenAllows(access: Scope[], action: Scope["actions"][number], repository: string): boolean {
-  return access.some((s) => s.repository === repository && s.actions.includes(action));
-}
-
-function normalizeHost(host: string): string {
-  return host.trim().toLowerCase();
-}
-
-/** Host and repository names are validated before they get here; this keeps a header well-formed anyway. */
-function quotable(text: string): string {
-  return text.replace(/["\\\r\n]/g, "");
 }

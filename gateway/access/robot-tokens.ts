@@ -91,6 +91,14 @@ export class RobotTokens {
     return (this.#sql.get("SELECT * FROM robot_tokens ORDER BY name").all() as unknown as Row[]).map(fromRow);
   }
 
+  /** True when at least one token is live. */
+  any(now: number): boolean {
+    return (
+      this.#stmt("SELECT 1 FROM robot_tokens WHERE expires_at IS NULL OR expires_at > ? LIMIT 1").get(now) !==
+      undefined
+    );
+  }
+
   /** True when a token of that name existed. */
   revoke(name: string): boolean {
     return Number(this.#sql.get("DELETE FROM robot_tokens WHERE name = ?").run(name).changes) > 0;

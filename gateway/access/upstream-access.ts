@@ -9,6 +9,7 @@ import { isWharfError } from "../../common/errors.ts";
 import type { Credentials } from "../config/load-config.ts";
 import { Secret } from "../config/secret.ts";
 import type { Logger } from "../log.ts";
+import { UPSTREAM_MANIFEST_ACCEPT } from "../oci/media-types.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { isOutage } from "../upstream/upstream-errors.ts";
 import type { DecisionCache, UpstreamDecision } from "./decision-cache.ts";
@@ -54,33 +55,86 @@ export class UpstreamAccess {
     return pending;
   }
 
+  /**
+   * An allowed answer for `client` on `repository` that is still fresh, without asking: what a
+   * pusher's blob link may rely on (routes-pull.ts), which must never start an upstream check.
+   */
+  allowedBefore(client: UpstreamClientId, repository: string): boolean {
+    const clientKey = this.#cache.clientKey(this.registry, client);
+    return this.#cache.fresh(`${clientKey}\0${repository}`)?.allowed === true;
+  }
+
+  /**
+   * Whether the upstream accepts this login at all (`docker login` through interception): the
+   * token exchange for its API base, as the client would do itself. Cached like a decision.
+   */
+  async verifyLogin(user: string, password: string): Promise<UpstreamDecision> {
+    const key = `${this.#cache.clientKey(this.registry, { user, password })}\0\0login`;
+    const known = this.#cache.fresh(key);
+    if (known) return known;
+    let pending = this.#pending.get(key);
+    if (!pending) {
+      pending = this.#askLogin(user, password)
+        .then((d) => {
+          if (d.status !== 503) this.#cache.put(key, d);
+          return d;
+        })
+        .finally(() => this.#pending.delete(key));
+      this.#pending.set(key, pending);
+    }
+    return pending;
+  }
+
+  async #askLogin(user: string, password: string): Promise<UpstreamDecision> {
+    const auth = this.#upstream.authFor({ username: user, password: new Secret(password) });
+    try {
+      const res = await this.#upstream.request("GET", "", { repository: "", auth });
+      await res.body.dump();
+      return this.#answer(res.status);
+    } catch (e) {
+      return this.#failed(e, "");
+    }
+  }
+
+  #answer(status: number): UpstreamDecision {
+    if (status === 200) return { allowed: true, status: 200, reason: "upstream 200" };
+    if (status === 401 || status === 403 || status === 404)
+      return { allowed: false, status, reason: `upstream ${status}` };
+    if (status === 429 || status >= 500) return { allowed: false, status: 503, reason: `upstream ${status}` };
+    return { allowed: false, status: 403, reason: `upstream ${status}` };
+  }
+
+  #failed(e: unknown, repository: string): UpstreamDecision {
+    // the token service refused the client's credentials
+    if (isWharfError(e, "UNAUTHORIZED"))
+      return { allowed: false, status: 401, reason: "upstream 401 (login)" };
+    if (isOutage(e) || isWharfError(e)) {
+      this.#log.warn(
+        { registry: this.registry, repository, err: (e as Error).message },
+        "upstream access check failed",
+      );
+      return { allowed: false, status: 503, reason: "upstream unavailable" };
+    }
+    throw e;
+  }
+
   async #ask(client: UpstreamClientId, repository: string, reference?: string): Promise<UpstreamDecision> {
     const credentials: Credentials | undefined =
       "user" in client ? { username: client.user, password: new Secret(client.password) } : undefined;
     const auth = this.#upstream.authFor(credentials);
     try {
       const res = reference
-        ? await this.#upstream.request("HEAD", `${repository}/manifests/${reference}`, { repository, auth })
+        ? await this.#upstream.request("HEAD", `${repository}/manifests/${reference}`, {
+            repository,
+            auth,
+            // without it distribution answers an OCI manifest 404 (it would have to convert it)
+            headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+          })
         : await this.#upstream.request("GET", `${repository}/tags/list?n=1`, { repository, auth });
       await res.body.dump();
-      if (res.status === 200) return { allowed: true, status: 200, reason: "upstream 200" };
-      if (res.status === 401 || res.status === 403 || res.status === 404)
-        return { allowed: false, status: res.status, reason: `upstream ${res.status}` };
-      if (res.status === 429 || res.status >= 500)
-        return { allowed: false, status: 503, reason: `upstream ${res.status}` };
-      return { allowed: false, status: 403, reason: `upstream ${res.status}` };
+      return this.#answer(res.status);
     } catch (e) {
-      // the token service refused the client's credentials
-      if (isWharfError(e, "UNAUTHORIZED"))
-        return { allowed: false, status: 401, reason: "upstream 401 (login)" };
-      if (isOutage(e) || isWharfError(e)) {
-        this.#log.warn(
-          { registry: this.registry, repository, err: (e as Error).message },
-          "upstream access check failed",
-        );
-        return { allowed: false, status: 503, reason: "upstream unavailable" };
-      }
-      throw e;
+      return this.#failed(e, repository);
     }
   }
 }

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
   last_access INTEGER NOT NULL,
   PRIMARY KEY (registry, repository, digest)
 );
+CREATE INDEX IF NOT EXISTS repo_blobs_digest ON repo_blobs (digest);
 -- Hosted registries (queried by registry/hosted/hosted-meta.ts). Created in every database, hosted
 -- or not, because eviction (lruBlobs) must see hosted_links to never pick hosted content.
 CREATE TABLE IF NOT EXISTS hosted_links (
@@ -439,6 +440,14 @@ export class MetadataDb implements MetaStore {
         digest,
       ) !== undefined
     );
+  }
+
+  /** Up to `limit` repositories, proxied or hosted, that `digest` is linked in. */
+  linkedRepositories(digest: string, limit: number): { registry: string; repository: string }[] {
+    return this.#stmt(
+      `SELECT registry, repository FROM repo_blobs WHERE digest = ?1
+       UNION SELECT registry, repository FROM hosted_links WHERE digest = ?1 LIMIT ?2`,
+    ).all(digest, limit) as { registry: string; repository: string }[];
   }
 
   repoBlobs(registry: string, repository: string): string[] {

@@ -8,7 +8,7 @@
 
 import { isWharfError, WharfError } from "../../common/errors.ts";
 import { type AccessNote, clientLabel } from "../access/access-audit.ts";
-import type { Action, Authenticator, Scope } from "../access/authenticator.ts";
+import type { Action, Authenticator, Identified, Scope } from "../access/authenticator.ts";
 import { isHosted } from "../registry/registry.ts";
 import { type Ctx, realmOf } from "./http-env.ts";
 import type { Target } from "./target.ts";
@@ -106,33 +106,32 @@ export async function authorize(
 }
 
 /**
- * True when the request proves an identity that may push to `target` (credentials that are absent
- * or invalid count as no). Never throws for bad credentials: callers use it to offer more, not less.
+ * The identity the request proves when it may push to `target`, else undefined (credentials that
+ * are absent or invalid count as no). Never throws for bad credentials: callers use it to offer
+ * more, not less.
  */
-export async function mayPush(
+export async function pusher(
   c: Ctx,
   authenticator: Authenticator | undefined,
   target: Target,
-): Promise<boolean> {
+): Promise<Identified | undefined> {
   const authorization = c.req.header("authorization");
-  if (!authenticator || authorization === undefined) return false;
+  if (!authenticator || authorization === undefined) return undefined;
   try {
     const identified = await authenticator.identify(authorization, { host: realmOf(c).host });
-    return identified?.may("push", target.clientName) ?? false;
+    return identified?.may("push", target.clientName) ? identified : undefined;
   } catch (e) {
-    if (isWharfError(e, "UNAUTHORIZED")) return false;
+    if (isWharfError(e, "UNAUTHORIZED")) return undefined;
     throw e;
   }
 }
 
 /**
  * `GET /v2/`: verifies credentials when a client sends them (so `docker login` fails on a wrong
- * password), and asks for them when wharf has users and the client may be about to push: on a
- * hosted registry's own host name, as distribution does, so `docker login <hosted registry>` runs
- * the token flow; and on the plain-HTTP listener when any registry is hosted, because docker and
- * skopeo only send credentials after `/v2/` challenged them (a push by path prefix, `/v2/<hosted
- * registry>/…`, would otherwise fail). Anonymous clients answer such a challenge with an
- * anonymous token and pull as before.
+ * password), and asks for them when `challengeAnonymous`: the caller decides where a login matters
+ * (routes-pull.ts). docker and skopeo send credentials only after `/v2/` challenged them, and
+ * `docker login` checks nothing when `/v2/` answers 200. Anonymous clients answer the challenge
+ * with an anonymous token and pull as before.
  */
 export async function checkBase(
   c: Ctx,

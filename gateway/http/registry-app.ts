@@ -26,6 +26,7 @@ export interface RegistryAppDeps {
   registries: ReadonlyMap<string, Registry>;
   /** Users and tokens (access.htpasswd); without it nobody can push. */
   authenticator?: RouteDeps["authenticator"];
+  linkedIn?: RouteDeps["linkedIn"];
   log: Logger;
   /** The TLS server name of the connection, when the request came through the TLS gateway. */
   servernameOf?: (req: NodeRequest) => string | undefined;
@@ -40,6 +41,7 @@ export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
     router: deps.router,
     registries: deps.registries,
     authenticator: deps.authenticator,
+    ...(deps.linkedIn && { linkedIn: deps.linkedIn }),
   };
   app.use("*", requestLog({ log: deps.log, onRequest: deps.onRequest }));
   const guard = v2Guard({ router: deps.router, servernameOf: deps.servernameOf });

@@ -6,7 +6,7 @@ import { type Digest, parseDigest } from "../oci/digest.ts";
 import { parseAccept } from "../oci/media-types.ts";
 import { parseReference, type Reference } from "../oci/reference.ts";
 import { isHosted } from "../registry/registry.ts";
-import { authorize, checkBase, mayPush } from "./access-check.ts";
+import { authorize, checkBase, pusher } from "./access-check.ts";
 import type { Ctx, Env } from "./http-env.ts";
 import { parseRangeHeader } from "./range-header.ts";
 import { blobReply, manifestReply, sendReply } from "./reply-content.ts";
@@ -32,7 +32,10 @@ function pullReference(text: string): Reference {
  * A pusher's HEAD for a blob its hosted repository lacks but wharf holds (a base layer pulled
  * through a proxied registry): link it, as a cross-repository mount would, so the push skips the
  * upload. dockerd never mounts across registries (docker.io to a hosted name); a HEAD that finds
- * the blob is its only way to skip one. Anonymous callers still get BLOB_UNKNOWN.
+ * the blob is its only way to skip one. Only a blob the pusher could read anyway is linked: one
+ * linked in a repository it may pull now (rules; on an `access: upstream` registry an allowed
+ * answer of its upstream for this client still fresh). Anything else stays BLOB_UNKNOWN, or a
+ * pusher could read any private layer by digest.
  */
 async function linkForPusher(
   c: Ctx,
@@ -44,19 +47,29 @@ async function linkForPusher(
   const registry = target.registry;
   if (!(isWharfError(e, "BLOB_UNKNOWN") || isWharfError(e, "NAME_UNKNOWN")) || !isHosted(registry))
     return false;
-  if (!(await mayPush(c, deps.authenticator, target))) return false;
-  return registry.mount(target.repository, d, undefined);
+  const auth = deps.authenticator;
+  if (!auth?.mayPullNow || !deps.linkedIn) return false;
+  const who = await pusher(c, auth, target);
+  if (!who) return false;
+  const address = c.env.incoming.socket?.remoteAddress;
+  const from = deps.linkedIn(d.value).find((l) => auth.mayPullNow?.(who, address, l.registry, l.repository));
+  if (!from) return false;
+  return registry.mount(target.repository, d, `${from.registry}/${from.repository}`);
 }
 
 export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
   async function base(c: Ctx) {
     const state = c.get("state");
     state.event.kind = "base";
-    const hostedHere =
-      state.servername !== undefined
-        ? isHosted(registryOf(c, deps))
-        : [...deps.registries.values()].some(isHosted);
-    await checkBase(c, deps.authenticator, hostedHere);
+    // a login matters on a hosted registry's name (pushes), on any intercepted name once wharf
+    // has identities or the upstream checks logins (access: upstream), and on the plain listener
+    // when a registry is hosted (a push by path prefix)
+    let askLogin: boolean;
+    if (state.servername !== undefined) {
+      const registry = registryOf(c, deps);
+      askLogin = isHosted(registry) || (deps.authenticator?.asksForLogin?.(registry.name) ?? false);
+    } else askLogin = [...deps.registries.values()].some(isHosted);
+    await checkBase(c, deps.authenticator, askLogin);
     state.event.outcome = "hit";
     state.event.bytes = 2;
     return c.json({}, 200, API_VERSION_HEADER);

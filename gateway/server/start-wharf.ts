@@ -174,6 +174,7 @@ export async function startWharf(
       router,
       registries: backends,
       authenticator,
+      linkedIn: (digest) => opened.cache.db.linkedRepositories(digest, 100),
       log,
       servernameOf,
       onRequest: admin.onRequest,

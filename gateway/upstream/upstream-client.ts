@@ -115,7 +115,8 @@ export class UpstreamClient {
         },
       );
     }
-    const scope = `repository:${opts.repository}:pull`;
+    // the API base (`/v2/`, a login check) needs a token without a repository scope
+    const scope = opts.repository ? `repository:${opts.repository}:pull` : "";
     const basePath = this.base.pathname.replace(/\/$/, "");
     let res = await this.#send(
       method,

@@ -5,6 +5,7 @@
 // dockerd in a second namespace pulls and runs the image. skopeo copies the multi-platform test
 // index in and back out unchanged (by the registry's own name over TLS, and by path prefix on
 // the plain-HTTP listener); ctr pulls it with a hosts.toml.
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,11 +23,13 @@ import { imageLayout, readBlob, readManifestDigests } from "../support/images.ts
 import { type InterceptionWorld, startInterceptionWorld } from "../support/interception-topology.ts";
 import { runCommand } from "../support/run-command.ts";
 import { netnsPath } from "../support/sandbox.ts";
+import { leakedSecrets } from "../support/secret-scan.ts";
 import { inspectRaw, pushLayout, runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 
 const APP = `${HOSTED}/team/app:1`;
 const MULTI = `${HOSTED}/library/multi:1`;
+const OWNER = { name: "owner", password: "owner-Secret-99" };
 const busybox = readManifestDigests("busybox");
 const multi = readManifestDigests("multi");
 
@@ -38,7 +41,7 @@ let b2: Dockerd;
 beforeAll(async () => {
   tmp = await makeTempDir("wharf-hosted-push-");
   const htpasswd = join(tmp.path, "htpasswd");
-  await writeHtpasswd(htpasswd, { [USER.name]: USER.password });
+  await writeHtpasswd(htpasswd, { [USER.name]: USER.password, [OWNER.name]: OWNER.password });
   w = await startInterceptionWorld({
     prefix: "whp",
     hosts: ["b1", "b2"],
@@ -46,7 +49,18 @@ beforeAll(async () => {
     dnsAllow: ["b1", "b2"],
     images: { hub: { "library/busybox:latest": "busybox" }, ghcr: {}, gitlab: {} },
     extraRegistries: { [HOSTED]: { hosted: {} } },
-    extraConfig: { access: { htpasswd } },
+    extraConfig: {
+      access: {
+        htpasswd,
+        // private/** is the owner's alone; alice may do everything else, anonymous clients pull
+        rules: [
+          { registry: HOSTED, repository: "private/**", allow: ["pull", "push"], users: [OWNER.name] },
+          { registry: HOSTED, repository: "private/**", allow: [] },
+          { registry: "*", repository: "**", allow: ["pull", "push", "delete"], users: [USER.name] },
+          { registry: "*", repository: "**", allow: ["pull"], anonymous: true },
+        ],
+      },
+    },
   });
   const viaWharf = { nameservers: [w.ip.gw] };
   b1 = await w.startBuilder("b1", viaWharf);
@@ -175,11 +189,43 @@ describe("a hosted registry with real clients", () => {
       return r.stdout.trim();
     };
     expect(await head()).toBe("404");
-    // wrong credentials are refused as such (401), never an open door
+    // a wrong password proves nothing: 401, never a link
     expect(await head(`${USER.name}:not-the-password`)).toBe("401");
     expect(await head(CREDS)).toBe("200");
     // linked now: anonymous pulls of that repository see it, as after a push
     expect(await head()).toBe("200");
+  });
+
+  it("a pusher cannot link a blob that only a repository it may not read holds", async () => {
+    const secret = Buffer.from(`private layer ${Date.now()}\n`);
+    const digest = `sha256:${createHash("sha256").update(secret).digest("hex")}`;
+    const base = `http://${w.ip.gw}:5000/v2/${HOSTED}`;
+    const curl = async (args: string[], creds: string) => {
+      const r = await runCommand(
+        ["nsenter", `--net=${netnsPath(w.topo.nsName("b1"))}`, "curl", "-s", "-o", "/dev/null"].concat([
+          "-w",
+          "%{http_code}",
+          "-u",
+          creds,
+          ...args,
+        ]),
+        { allowFailure: true, input: secret },
+      );
+      return r.stdout.trim();
+    };
+    const ownerCreds = `${OWNER.name}:${OWNER.password}`;
+    // the owner pushes it monolithically (POST ?digest=, OCI distribution spec end-4b)
+    const post = ["-X", "POST", "-H", "content-type: application/octet-stream", "--data-binary", "@-"];
+    expect(await curl([...post, `${base}/private/secret/blobs/uploads/?digest=${digest}`], ownerCreds)).toBe(
+      "201",
+    );
+    expect(await curl(["-I", `${base}/private/secret/blobs/${digest}`], ownerCreds)).toBe("200");
+    // alice may push to team/app but not read private/**: her HEAD finds nothing to link
+    for (let i = 0; i < 2; i++)
+      expect(await curl(["-I", `${base}/team/app/blobs/${digest}`], CREDS)).toBe("404");
+    expect(await curl(["-I", `${base}/private/secret/blobs/${digest}`], CREDS)).toMatch(/^40[13]$/);
+    // the owner may read it: a HEAD of hers links it into a repository she may push to
+    expect(await curl(["-I", `${base}/private/other/blobs/${digest}`], ownerCreds)).toBe("200");
   });
 
   it("skopeo pushes by path prefix on the plain-HTTP listener (upload Location keeps the prefix)", async () => {
@@ -200,6 +246,15 @@ describe("a hosted registry with real clients", () => {
     );
     const uploads = w.wharfRequests().filter((r) => r.registry === HOSTED && r.repository === "prefix/bb");
     expect(uploads.some((r) => r.kind === "manifest" && r.method === "PUT" && r.status === 201)).toBe(true);
+  });
+
+  it("wharf's logs hold neither password", () => {
+    const logs = w.wharf.logs();
+    const logins = [
+      { user: USER.name, password: USER.password },
+      { user: OWNER.name, password: OWNER.password },
+    ];
+    expect(leakedSecrets({ stdout: logs.stdout, stderr: logs.stderr }, [], logins)).toEqual([]);
   });
 
   it("ctr pulls the index with a hosts.toml (TLS, wharf's CA)", async () => {

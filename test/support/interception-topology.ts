@@ -16,6 +16,7 @@ import { runCommand } from "./run-command.ts";
 import { pushLayout } from "./skopeo.ts";
 import { makeTempDir } from "./temp-dir.ts";
 import { makeTestCa, type TestCa } from "./test-ca.ts";
+import type { TokenGrants } from "./token-server.ts";
 import { startUpstreamRegistry, type UpstreamRegistry } from "./upstream-registry.ts";
 import { waitForHttp } from "./wait-http.ts";
 import { REPO_ROOT, startWharf, type WharfProcess } from "./wharf-process.ts";
@@ -33,7 +34,16 @@ export interface InterceptionOptions {
   images: { hub: Record<string, string>; ghcr: Record<string, string>; gitlab: Record<string, string> };
   /** More registries (e.g. a hosted one) and top-level keys (e.g. mirror) for wharf's config. */
   extraRegistries?: Record<string, unknown>;
-  extraConfig?: Record<string, unknown>;
+  /** Or made from the topology (e.g. access rules naming a namespace's address). */
+  extraConfig?: Record<string, unknown> | ((topo: Topology) => Record<string, unknown>);
+  /**
+   * Put these upstreams behind token auth as well (service = their host name, the same token
+   * server as Docker Hub's), with `tokenGrants` written once the images are pushed.
+   */
+  tokenAuth?: ("ghcr" | "gitlab")[];
+  tokenGrants?: TokenGrants;
+  /** Start wharf's admin listener on <gw>:9090 (/metrics, /api/status), without a token. */
+  admin?: boolean;
 }
 
 export interface BuilderOptions {
@@ -71,6 +81,8 @@ export interface InterceptionWorld {
   client: { dir: string; wharfCa: string; certsD: string; bothCas: string };
   /** Every name wharf intercepts (registry names and aliases), from the client-config output. */
   interceptedNames: string[];
+  /** Replaces the token server's users and grants (read on its next request). */
+  setTokenGrants(g: TokenGrants): Promise<void>;
   startBuilder(host: string, o: BuilderOptions): Promise<Dockerd>;
   wharfRequests(): WharfRequest[];
   /** Lines of dnsmasq's query log. */
@@ -111,37 +123,46 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
       logFile: dnsLog,
     });
     stops.push(() => dnsmasq.stop());
-    const tokens = await startTokens(topo, ip.auth, ca);
+    const grantsFile = join(tmp.path, "token-grants.json");
+    const tokens = await startTokens(topo, ip.auth, ca, grantsFile);
     stops.push(() => tokens.stop());
 
     const inet = topo.inet.ns;
     const realm = "https://auth.docker.io/token";
     const hubAuth = { kind: "token" as const, realm, service: "registry.docker.io", issuer: "wharf-test" };
-    const upstream = (host: string, withAuth: boolean) =>
+    const upstream = (host: string, service: string | undefined) =>
       startUpstreamRegistry({
         host,
         cert: ca.cert,
         key: ca.key,
         netns: inet,
-        ...(withAuth ? { auth: { ...hubAuth, rootCertBundle: ca.caCert } } : {}),
+        ...(service ? { auth: { ...hubAuth, service, rootCertBundle: ca.caCert } } : {}),
       });
+    const tokenAuth = new Set(o.tokenAuth ?? []);
     const registries = {
-      hub: await upstream(ip.hub, true),
-      ghcr: await upstream(ip.ghcr, false),
-      gitlab: await upstream(ip.gitlab, false),
+      hub: await upstream(ip.hub, hubAuth.service),
+      ghcr: await upstream(ip.ghcr, tokenAuth.has("ghcr") ? "ghcr.io" : undefined),
+      gitlab: await upstream(ip.gitlab, tokenAuth.has("gitlab") ? "registry.gitlab.com" : undefined),
     };
     for (const r of Object.values(registries)) stops.push(() => r.stop());
     const hosts = { hub: "registry-1.docker.io", ghcr: "ghcr.io", gitlab: "registry.gitlab.com" };
     const access = { certDir: ca.certDir, netns: inet, nameserver: ip.dns };
     for (const [key, refs] of Object.entries(o.images) as [keyof typeof hosts, Record<string, string>][])
       for (const [ref, tag] of Object.entries(refs)) await pushLayout(tag, `${hosts[key]}/${ref}`, access);
+    const setTokenGrants = (g: TokenGrants) => writeFile(grantsFile, JSON.stringify(g));
+    if (o.tokenGrants) await setTokenGrants(o.tokenGrants);
 
     const allow = (o.dnsAllow ?? []).map((h) => `${topo.hosts[h]?.ip}/32`);
     const wharf = await startWharf({
       netns: topo.hosts.gw?.ns,
       nameserver: ip.dns,
       config: {
-        listen: { http: `${ip.gw}:5000`, https: `${ip.gw}:443`, dns: o.dns ? `${ip.gw}:53` : null },
+        listen: {
+          http: `${ip.gw}:5000`,
+          https: `${ip.gw}:443`,
+          dns: o.dns ? `${ip.gw}:53` : null,
+          ...(o.admin && { admin: `${ip.gw}:9090` }),
+        },
         upstreamDns: `${ip.dns}:53`,
         upstreamCaFile: ca.caCert,
         dns: { answer: [ip.gw], allow, failOpen: true },
@@ -154,7 +175,7 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
           "registry.gitlab.com": { upstream: "https://registry.gitlab.com" },
           ...o.extraRegistries,
         },
-        ...o.extraConfig,
+        ...(typeof o.extraConfig === "function" ? o.extraConfig(topo) : o.extraConfig),
       },
     });
     stops.push(() => wharf.stop());
@@ -202,6 +223,7 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
       wharf,
       client: { dir: clientDir, wharfCa, certsD, bothCas },
       interceptedNames,
+      setTokenGrants,
       startBuilder,
       wharfRequests,
       dnsmasqLog: () => readFile(dnsLog, "utf8").catch(() => ""),
@@ -213,9 +235,14 @@ export async function startInterceptionWorld(o: InterceptionOptions): Promise<In
   }
 }
 
-async function startTokens(topo: Topology, host: string, ca: TestCa): Promise<OwnedProcess> {
+async function startTokens(
+  topo: Topology,
+  host: string,
+  ca: TestCa,
+  grantsFile: string,
+): Promise<OwnedProcess> {
   const module = pathToFileURL(join(REPO_ROOT, "test", "support", "token-server.ts")).href;
-  const options = { host, port: 443, cert: ca.cert, key: ca.key, issuer: "wharf-test" };
+  const options = { host, port: 443, cert: ca.cert, key: ca.key, issuer: "wharf-test", grantsFile };
   const proc = await topo.spawnIn("inet", [NODE, "--input-type=module", "-e", TOKEN_MAIN], {
     env: { WHARF_TOKEN_MODULE: module, WHARF_TOKEN_OPTIONS: JSON.stringify(options) },
   });

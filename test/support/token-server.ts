@@ -41,6 +41,53 @@ export interface TokenServerOptions {
   allow?: (user: string | null, scope: Scope) => string[];
   /** Token lifetime, default 300 s. */
   ttlSeconds?: number;
+  /**
+   * A JSON file (TokenGrants) read on every request, so a test changes users and grants while the
+   * server runs; absent or unreadable: `users` and `allow` alone.
+   */
+  grantsFile?: string;
+}
+
+/** Who gets what, for some services only (the other services keep `allow` / everything requested). */
+export interface TokenGrants {
+  /** More users (user -> password) besides TokenServerOptions.users. */
+  users?: Record<string, string>;
+  /** The services (the registry's `service`) these grants govern. */
+  services: string[];
+  /** First match wins per user; `users` holds names, "" for anonymous, "*" for everyone. */
+  grants: { repository: string; users: string[]; actions: string[] }[];
+}
+
+function readGrants(file: string | undefined): TokenGrants | undefined {
+  if (!file) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as TokenGrants;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A repository glob: `*` within one path segment, `**` across segments. */
+function globMatches(glob: string, name: string): boolean {
+  const re = glob
+    .split("**")
+    .map((part) =>
+      part
+        .split("*")
+        .map((t) => t.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join("[^/]*"),
+    )
+    .join(".*");
+  return new RegExp(`^${re}$`).test(name);
+}
+
+function granted(g: TokenGrants, user: string | null, scope: Scope): string[] {
+  for (const rule of g.grants) {
+    if (!globMatches(rule.repository, scope.name)) continue;
+    if (!rule.users.some((u) => u === "*" || u === (user ?? ""))) continue;
+    return scope.actions.filter((a) => rule.actions.includes(a));
+  }
+  return [];
 }
 
 export interface TokenServer {
@@ -81,10 +128,18 @@ export async function startTokenServer(o: TokenServerOptions): Promise<TokenServ
   const header = b64url(JSON.stringify({ alg: "ES256", typ: "JWT", x5c: [der.toString("base64")] }));
   const requests: TokenRequest[] = [];
 
-  const token = (user: string | null, service: string, scopes: Scope[]): string => {
+  const token = (
+    user: string | null,
+    service: string,
+    scopes: Scope[],
+    g: TokenGrants | undefined,
+  ): string => {
     const now = Math.floor(Date.now() / 1000);
+    const governed = g?.services.includes(service) ? g : undefined;
+    const actionsFor = (s: Scope) =>
+      governed ? granted(governed, user, s) : o.allow ? o.allow(user, s) : s.actions;
     const access = scopes
-      .map((s) => ({ type: s.type, name: s.name, actions: o.allow ? o.allow(user, s) : s.actions }))
+      .map((s) => ({ type: s.type, name: s.name, actions: actionsFor(s) }))
       .filter((a) => a.actions.length > 0);
     const claims = { iss: o.issuer, sub: user ?? "", aud: service, exp: now + (o.ttlSeconds ?? 300) };
     const body = b64url(JSON.stringify({ ...claims, nbf: now - 10, iat: now, jti: randomUUID(), access }));
@@ -126,7 +181,9 @@ export async function startTokenServer(o: TokenServerOptions): Promise<TokenServ
       status: 200,
     };
     requests.push(entry);
-    const known = user !== null && o.users !== undefined && o.users[user] === password;
+    const grants = readGrants(o.grantsFile);
+    const users = { ...o.users, ...grants?.users };
+    const known = user !== null && Object.hasOwn(users, user) && users[user] === password;
     const rejected = url.pathname !== "/token" || (user !== null ? !known : o.anonymous === false);
     if (rejected) {
       entry.status = url.pathname !== "/token" ? 404 : 401;
@@ -138,7 +195,7 @@ export async function startTokenServer(o: TokenServerOptions): Promise<TokenServ
       return;
     }
     const parsed = scopes.map(parseScope).filter((s): s is Scope => s !== undefined);
-    const t = token(user, service, parsed);
+    const t = token(user, service, parsed, grants);
     res.writeHead(200, { "content-type": "application/json" });
     const issuedAt = new Date().toISOString();
     res.end(
