@@ -94,8 +94,9 @@ export class RobotTokens {
   /** True when at least one token is live. */
   any(now: number): boolean {
     return (
-      this.#sql.get("SELECT 1 FROM robot_tokens WHERE expires_at IS NULL OR expires_at > ? LIMIT 1").get(now) !==
-      undefined
+      this.#sql
+        .get("SELECT 1 FROM robot_tokens WHERE expires_at IS NULL OR expires_at > ? LIMIT 1")
+        .get(now) !== undefined
     );
   }
 
