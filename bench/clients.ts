@@ -130,12 +130,13 @@ export interface LoadResult {
 
 /**
  * h2load against one URL for `seconds` (after a 1 s warm-up) with `clients` connections of
- * `streams` concurrent streams each. HEAD is sent by overriding the :method pseudo-header.
+ * `streams` concurrent streams each (HTTP/2), or with `h1` HTTP/1.1 keep-alive connections with
+ * `streams` pipelined requests each. HEAD is sent by overriding the :method pseudo-header.
  */
 export async function h2load(
   c: Contender,
   path: string,
-  opts: { method: "GET" | "HEAD"; seconds: number; clients: number; streams: number },
+  opts: { method: "GET" | "HEAD"; seconds: number; clients: number; streams: number; h1?: boolean },
 ): Promise<LoadResult> {
   const sandbox = await createSandbox({ hosts: { [c.host]: c.ip } });
   try {
@@ -149,6 +150,7 @@ export async function h2load(
       String(opts.seconds),
     ]
       .concat(["--warm-up-time=1", "-H", `accept: ${MANIFEST_ACCEPT}`])
+      .concat(opts.h1 ? ["--h1"] : [])
       .concat(opts.method === "HEAD" ? ["-H", ":method: HEAD"] : [])
       .concat([`https://${c.host}${path}`]);
     const r = await runCommand(sandbox.wrap(argv), { timeoutMs: (opts.seconds + 30) * 1000 });
