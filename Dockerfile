@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # wharf container image. No build step: Node 24 runs the TypeScript sources directly (type stripping),
 # so the image is the production dependencies plus the source folders.
 #
@@ -46,6 +45,7 @@ ENV NODE_ENV=production \
 COPY --from=deps /opt/wharf/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
+COPY common ./common
 COPY certs ./certs
 COPY dns ./dns
 COPY gateway ./gateway

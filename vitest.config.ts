@@ -17,7 +17,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: "wharf",
-          include: ["{gateway,dns,certs,compose,test}/**/*.test.ts"],
+          include: ["{common,gateway,dns,certs,compose,test}/**/*.test.ts"],
           sequence: { groupOrder: 0 },
         },
       },

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point. wharf needs Node.js 22.18+ (TypeScript type stripping, node:sqlite); the project
 // ships Node 24 as a dependency, so an older `node` on PATH hands over to that one.
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import module from "node:module";
 import { dirname, join } from "node:path";
@@ -29,11 +29,32 @@ if (major < 22 || (major === 22 && minor < 18)) {
     );
     process.exit(1);
   }
-  const r = spawnSync(bundled, [...nodeFlags, fileURLToPath(import.meta.url), ...args], {
+  // Node before 23.11 has no process.execve, so the bundled Node cannot replace this process: it
+  // runs as a child, and this launcher stays a faithful stand-in for supervisors (one more PID):
+  // every signal a supervisor sends is passed on, and the launcher ends the way the child ended,
+  // with its exit code, or killed by the same signal.
+  const child = spawn(bundled, [...nodeFlags, fileURLToPath(import.meta.url), ...args], {
     stdio: "inherit",
     env: { ...process.env, WHARF_REEXEC: "1" },
+    // A process group of its own: a terminal's Ctrl-C reaches the child once, through the launcher,
+    // not twice (a second SIGINT would cut wharf's graceful shutdown short).
+    detached: true,
   });
-  process.exit(r.status ?? 1);
+  const forwarded = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR2"];
+  for (const s of forwarded) process.on(s, () => child.kill(s));
+  child.on("error", (e) => {
+    console.error(`wharf: cannot start ${bundled}: ${e.message}`);
+    process.exit(1);
+  });
+  child.on("exit", (code, signal) => {
+    if (signal) {
+      for (const s of forwarded) process.removeAllListeners(s);
+      process.kill(process.pid, signal);
+      return;
+    }
+    process.exit(code ?? 1);
+  });
+  await new Promise(() => {}); // the exit handler ends this process
 }
 if (nodeFlags.length > 0 && typeof process.execve === "function") {
   // Same process (same PID for supervisors), new V8 heap configuration. Should the exec fail

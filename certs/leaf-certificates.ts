@@ -23,6 +23,8 @@ export interface LeafCertificatesOptions {
   log?: CertLog;
   /** How often start()'s timer looks for leaves due for renewal; default min(1 h, renewBefore / 2). */
   checkIntervalMs?: number;
+  /** Called whenever a group's certificate is (re)installed, with its PEM (for the no-SNI default). */
+  onInstall?: (group: string, pem: { certPem: string; keyPem: string }) => void;
 }
 
 interface Leaf {
@@ -72,6 +74,7 @@ export class LeafCertificates {
   readonly #now: () => number;
   readonly #log: CertLog | undefined;
   readonly #checkIntervalMs: number;
+  readonly #onInstall: LeafCertificatesOptions["onInstall"];
   readonly #leaves = new Map<string, Leaf>();
   readonly #renewing = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout | undefined;
@@ -86,6 +89,7 @@ export class LeafCertificates {
     this.#renewBeforeMs = Math.min(Math.max(opts.renewBeforeMs, 0), this.#validityMs / 2);
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
+    this.#onInstall = opts.onInstall;
     this.#checkIntervalMs = Math.max(
       opts.checkIntervalMs ?? Math.min(3_600_000, this.#renewBeforeMs / 2),
       1000,
@@ -201,6 +205,7 @@ export class LeafCertificates {
     const context = createSecureContext({ cert: pem.certPem, key: pem.keyPem, minVersion: "TLSv1.2" });
     const leaf = { notAfter, context };
     this.#leaves.set(group, leaf);
+    this.#onInstall?.(group, pem);
     if (save) void this.#save(group, pem);
     return leaf;
   }

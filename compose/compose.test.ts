@@ -164,7 +164,7 @@ describe("compose files agree with the config", () => {
   it("the Dockerfile ships the runtime folders and probes the configured admin listener", async () => {
     const dockerfile = await readFile(path.join(REPO, "Dockerfile"), "utf8");
     const ignore = (await readFile(path.join(REPO, ".dockerignore"), "utf8")).split("\n");
-    for (const dir of ["bin", "certs", "dns", "gateway"]) {
+    for (const dir of ["bin", "common", "certs", "dns", "gateway"]) {
       expect(dockerfile).toContain(`COPY ${dir} ./${dir}\n`);
       expect(ignore).toContain(`!${dir}/`);
     }

@@ -7,15 +7,18 @@ import { type DnsQuery, readMessage, udpLimit } from "./dns-query.ts";
 import { createRateLimiter } from "./rate-limiter.ts";
 import { forwardTcp, forwardUdp, isTruncated, type Upstream } from "./upstream-forwarder.ts";
 
-export type QueryKind =
-  | "intercepted"
-  | "forwarded"
-  | "refused"
-  | "servfail"
-  | "formerr"
-  | "notimp"
-  | "dropped"
-  | "ratelimited";
+/** Every way a query can be answered; the metrics name them all. */
+export const QUERY_KINDS = [
+  "intercepted",
+  "forwarded",
+  "refused",
+  "servfail",
+  "formerr",
+  "notimp",
+  "dropped",
+  "ratelimited",
+] as const;
+export type QueryKind = (typeof QUERY_KINDS)[number];
 
 /** The logging the responder needs; a pino logger fits. */
 export interface DnsLog {

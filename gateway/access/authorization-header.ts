@@ -1,5 +1,5 @@
 // The credentials of an `Authorization` header: Basic (RFC 7617) or Bearer (RFC 6750 section 2.1).
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 export type Credentials =
   | { scheme: "basic"; user: string; password: string }

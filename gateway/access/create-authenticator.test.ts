@@ -3,9 +3,9 @@
 import { writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isWharfError } from "../../common/errors.ts";
 import { makeTempDir, type TempDir } from "../../test/support/temp-dir.ts";
 import { buildConfig } from "../config/load-config.ts";
-import { isWharfError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 import { parseWwwAuthenticate } from "../oci/www-authenticate.ts";
 import { htpasswd } from "./access.test-support.ts";

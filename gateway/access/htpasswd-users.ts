@@ -7,7 +7,7 @@ import { type FSWatcher, watch } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import bcrypt from "bcryptjs";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
 import { parseHtpasswd } from "./htpasswd-file.ts";
 import { VerifiedCache } from "./verified-cache.ts";

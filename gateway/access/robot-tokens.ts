@@ -5,8 +5,8 @@
 // (from the CLI, another process) holds for the very next request.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { WharfError } from "../../common/errors.ts";
 import type { MetadataDb } from "../cache/metadata-db.ts";
-import { WharfError } from "../errors.ts";
 import type { Action } from "./authenticator.ts";
 
 /** `<registry glob>/<repository glob>:<actions>`: what a robot token may ever do (rules may narrow it). */

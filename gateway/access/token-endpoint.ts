@@ -5,7 +5,7 @@
 //   (distribution docs "spec/auth/oauth.md"; containerd uses it when it has a password).
 // Without credentials a client gets an anonymous token with what anonymous may do (grant.ts).
 import { Hono } from "hono";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
 import type { Identity, Scope } from "./authenticator.ts";
 import { parseAuthorization } from "./authorization-header.ts";

@@ -4,8 +4,8 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isWharfError, type WharfError } from "../../common/errors.ts";
 import { makeTempDir, type TempDir } from "../../test/support/temp-dir.ts";
-import { isWharfError, type WharfError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 import { TOKEN_ISSUER, TOKEN_KEY_FILE, TokenService } from "./token-service.ts";
 

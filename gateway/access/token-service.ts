@@ -6,7 +6,7 @@ import { createSecretKey, type KeyObject, randomBytes, randomUUID } from "node:c
 import { chmod, link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
 import type { Action, Identity, Scope } from "./authenticator.ts";
 

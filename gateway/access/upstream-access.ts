@@ -4,9 +4,10 @@
 // none (wharf's token endpoint, a blob), a one-entry tags list of the repository. Both need `pull`
 // on the repository at every registry wharf proxies. The answer is cached per client and repository
 // (decision-cache.ts); the credentials live only for the length of the check.
+
+import { isWharfError } from "../../common/errors.ts";
 import type { Credentials } from "../config/load-config.ts";
 import { Secret } from "../config/secret.ts";
-import { isWharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { isOutage } from "../upstream/upstream-errors.ts";

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { QUERY_KINDS } from "../../dns/query-handler.ts";
 import type { RateLimitState } from "../cache/rate-limits.ts";
 import { createMetrics } from "./metrics.ts";
 import { requestEvent } from "./request-event.test-support.ts";
@@ -124,6 +125,12 @@ describe("createMetrics", () => {
     expect(t).toContain("process_cpu_user_seconds_total");
     expect(t).toContain("nodejs_eventloop_lag_seconds");
     expect(m.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  it("names every DNS query kind the responder counts in the help text", async () => {
+    const t = await createMetrics(fakeSource(), { defaultMetrics: false }).text();
+    const help = t.split("\n").find((l) => l.startsWith("# HELP wharf_dns_queries_total")) ?? "";
+    for (const kind of QUERY_KINDS) expect(help, kind).toMatch(new RegExp(`\\b${kind}\\b`));
   });
 
   it("keeps instances apart (no global registry)", async () => {

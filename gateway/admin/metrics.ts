@@ -1,7 +1,9 @@
 // Prometheus metrics (text exposition format 0.0.4) on a registry of wharf's own, never prom-client's
 // global one, so several instances (tests, workers) never share counters. Counters are fed by
 // events; gauges read live values from the StatusSource when scraped.
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { QUERY_KINDS } from "../../dns/query-handler.ts";
 import type { RequestEvent } from "../http/registry-app.ts";
 import type { StatusSource } from "./status-source.ts";
 import { upstreamErrorLabel } from "./wharf-stats.ts";
@@ -171,7 +173,7 @@ export function createMetrics(
   });
   const dnsQueries = new Counter({
     name: "wharf_dns_queries_total",
-    help: "DNS queries by answer: intercepted, forwarded, refused, servfail, dropped, ratelimited",
+    help: `DNS queries by answer: ${QUERY_KINDS.join(", ")}`,
     labelNames: ["kind"] as const,
     registers,
   });

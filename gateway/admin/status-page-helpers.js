@@ -30,6 +30,11 @@ function formatUptime(seconds) {
   return `up ${m}m ${seconds % 60}s`;
 }
 
+/** An ISO time as the viewer's local date and time. */
+function formatTime(iso) {
+  return new Date(iso).toLocaleString();
+}
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {

@@ -33,11 +33,18 @@ function registryCard(r) {
   const id = (what) => `${what}-${r.name}`;
   // a hosted registry has no upstream, so no breaker: its badge says what it is
   const breaker = r.upstream ? r.upstream.breaker : "hosted";
-  const state = r.offline ? "offline" : breaker;
+  // "healthy" only on evidence: an answer from upstream (a request or the periodic probe)
+  const reach = r.upstream ? r.upstream.reachability || "unknown" : "hosted";
+  const down = breaker === "closed" && reach === "unreachable";
+  const state = r.offline ? "offline" : down ? "open" : breaker;
+  const badgeText =
+    breaker === "closed"
+      ? { reachable: "healthy", unreachable: "upstream unreachable", unknown: "not contacted yet" }[reach]
+      : null;
   const badge = el(
     "span",
     { class: `badge ${state}`, "data-testid": id("breaker"), "data-value": breaker },
-    r.offline ? "offline" : BREAKER_TEXT[breaker] || breaker,
+    r.offline ? "offline" : badgeText || BREAKER_TEXT[breaker] || breaker,
   );
   const ratio = el("span", { class: "big", "data-testid": id("hit-ratio") });
   setValue(ratio, formatPercent(r.hitRatio), r.hitRatio);
@@ -76,6 +83,19 @@ function registryCard(r) {
     bar,
     kv,
   );
+  if (!r.offline && r.upstream?.unreachableSince)
+    card.append(
+      el(
+        "div",
+        {
+          class: "last-error",
+          "data-testid": id("upstream-down"),
+          "data-value": r.upstream.unreachableSince,
+        },
+        `${r.hits > 0 ? "Serving from cache; upstream" : "Upstream"} unreachable since ${formatTime(r.upstream.unreachableSince)}` +
+          (r.upstream.lastSuccessAt ? ` (last answer ${formatTime(r.upstream.lastSuccessAt)})` : ""),
+      ),
+    );
   if (r.upstream?.lastError)
     card.append(
       el(

@@ -4,6 +4,7 @@
 import type { Denial } from "../access/access-audit.ts";
 import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
+import type { UpstreamHealthSnapshot } from "../upstream/upstream-health.ts";
 import type { CaInfo, StatusSource } from "./status-source.ts";
 import {
   bytesSaved,
@@ -33,7 +34,9 @@ export interface RegistryStatus {
   byKind: Record<string, Record<string, number>>;
   upstreamErrors: Record<string, number>;
   /** null for a hosted registry: it has no upstream. */
-  upstream: { url: string; breaker: BreakerState; lastError: string | null } | null;
+  upstream:
+    | ({ url: string; breaker: BreakerState; lastError: string | null } & Partial<UpstreamHealthSnapshot>)
+    | null;
   rateLimit: {
     account: string;
     limit: number | null;
@@ -87,11 +90,20 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
       hitRatio: hitRatio(c),
       bytesServedFromCache: c.bytesServedFromCache,
       bytesCoalesced: c.bytesCoalesced,
-      bytesFetchedUpstream: c.bytesFetchedUpstream,
+      bytesFetchedUpstream: c.bytesFetchedUpstream + (r.manifestBytesFetched ?? 0),
       bytesSaved: bytesSaved(c),
       byKind: c.byKind,
       upstreamErrors: c.upstreamErrors,
-      upstream: r.upstream === null ? null : { url: r.upstream, breaker: r.breaker, lastError: r.lastError },
+      upstream:
+        r.upstream === null
+          ? null
+          : {
+              ...r.health,
+              url: r.upstream,
+              breaker: r.breaker,
+              // the breaker forgets its error on the next answer; the health keeps it while failing
+              lastError: r.lastError ?? (r.health?.unreachableSince ? r.health.lastError : null),
+            },
       rateLimit: limits
         .filter((l) => l.registry === r.name)
         .map((l) => ({

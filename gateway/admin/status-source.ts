@@ -10,6 +10,7 @@ import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
+import type { UpstreamHealthSnapshot } from "../upstream/upstream-health.ts";
 
 export interface RegistryInfo {
   name: string;
@@ -21,6 +22,10 @@ export interface RegistryInfo {
   offline: boolean;
   breaker: BreakerState;
   lastError: string | null;
+  /** What wharf has seen of the upstream (requests and probes); absent for a hosted registry. */
+  health?: UpstreamHealthSnapshot;
+  /** Manifest bytes read from the upstream (the request counters see blobs only). */
+  manifestBytesFetched?: number;
 }
 
 export interface CacheTotals {
@@ -64,6 +69,16 @@ export const DEFAULT_CLIENT_COMMANDS: readonly string[] = [
   "wharf client-config daemon-json --out ./daemon.json",
 ];
 
+/**
+ * The commands with `--config <the file this server runs with>`: one-shot commands read the CA
+ * through the configuration, and without the server's own they would not find it (CA_MISSING).
+ */
+export function clientCommandsFor(configFile: string | undefined): string[] {
+  if (!configFile || configFile === "embedded defaults") return [...DEFAULT_CLIENT_COMMANDS];
+  const quoted = /^[\w./:@=+-]+$/.test(configFile) ? configFile : `'${configFile.replaceAll("'", "'\\''")}'`;
+  return DEFAULT_CLIENT_COMMANDS.map((c) => c.replace(/^(wharf [a-z-]+ [a-z-]+)/, `$1 --config ${quoted}`));
+}
+
 export function caInfo(ca: Pick<Ca, "subject" | "fingerprint256" | "notAfter">): CaInfo {
   return { subject: ca.subject, fingerprint256: ca.fingerprint256, notAfter: ca.notAfter.toISOString() };
 }
@@ -89,7 +104,8 @@ export function statusSourceFrom(parts: {
     registries: () =>
       Object.entries(config.registries).map(([name, reg]) => {
         const registry = backends.get(name);
-        const breaker = registry instanceof ProxyRegistry ? registry.upstream.breaker : undefined;
+        const upstream = registry instanceof ProxyRegistry ? registry.upstream : undefined;
+        const breaker = upstream?.breaker;
         return {
           name,
           kind: reg.hosted ? ("hosted" as const) : ("proxy" as const),
@@ -98,6 +114,10 @@ export function statusSourceFrom(parts: {
           offline: config.offline || reg.offline,
           breaker: breaker?.state ?? "closed",
           lastError: breaker?.lastError ?? null,
+          ...(upstream && {
+            health: upstream.health.snapshot(),
+            manifestBytesFetched: upstream.health.manifestBytes,
+          }),
         };
       }),
     cacheTotals: () => {

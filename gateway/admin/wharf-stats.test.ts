@@ -16,21 +16,23 @@ describe("WharfStats", () => {
     s.record(ev({ kind: "manifest", outcome: "revalidated", bytes: 500 }));
     s.record(ev({ kind: "manifest", outcome: "stale", bytes: 500 }));
     s.record(ev({ kind: "tags", outcome: "passthrough", bytes: 40 }));
+    // a manifest miss: its bytes are counted where they are read upstream (UpstreamHealth)
+    s.record(ev({ kind: "manifest", outcome: "miss", bytes: 700 }));
     const c = s.registry("docker.io");
-    expect(c.requests).toBe(7);
+    expect(c.requests).toBe(8);
     expect(c.bytesFetchedUpstream).toBe(1040);
     expect(c.bytesServedFromCache).toBe(2000);
     expect(c.bytesCoalesced).toBe(2000);
     expect(bytesSaved(c)).toBe(4000);
     expect(c.byKind).toEqual({
       blob: { miss: 1, coalesced: 2, hit: 1 },
-      manifest: { revalidated: 1, stale: 1 },
+      manifest: { revalidated: 1, stale: 1, miss: 1 },
       tags: { passthrough: 1 },
     });
     expect(c.hits).toBe(3);
-    expect(c.misses).toBe(1);
+    expect(c.misses).toBe(2);
     expect(c.coalesced).toBe(2);
-    expect(hitRatio(c)).toBeCloseTo(0.5);
+    expect(hitRatio(c)).toBeCloseTo(3 / 7);
   });
 
   it("has no hit ratio before any cacheable request, and keeps registries apart", () => {

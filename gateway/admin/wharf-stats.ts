@@ -30,7 +30,11 @@ export interface RegistryCounters {
   bytesServedFromCache: number;
   /** Bytes sent to the client that joined a fill already running: fetched upstream once, for someone else. */
   bytesCoalesced: number;
-  /** Bytes sent on misses and passthroughs: the one upstream transfer per fill. */
+  /**
+   * Blob bytes sent on misses and passthroughs: the one upstream transfer per fill. Manifests are
+   * counted where they are read from upstream (UpstreamHealth.manifestBytes): a client's HEAD makes
+   * wharf GET the manifest while the client itself gets no body.
+   */
   bytesFetchedUpstream: number;
   /** Upstream failures by upstream status ("401", "429") or kind ("timeout", "unavailable"). */
   upstreamErrors: Record<string, number>;
@@ -120,12 +124,12 @@ export class WharfStats {
       c.bytesServedFromCache += e.bytes;
     } else if (e.outcome === "miss") {
       c.misses++;
-      c.bytesFetchedUpstream += e.bytes;
+      if (e.kind !== "manifest") c.bytesFetchedUpstream += e.bytes;
     } else if (e.outcome === "coalesced") {
       c.coalesced++;
       c.bytesCoalesced += e.bytes;
     } else if (e.outcome === "passthrough") {
-      c.bytesFetchedUpstream += e.bytes;
+      if (e.kind !== "manifest") c.bytesFetchedUpstream += e.bytes;
     } else {
       c.errors++;
       const label = upstreamErrorLabel(e.errorCode);

@@ -8,7 +8,7 @@
 import { EventEmitter } from "node:events";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { addAbortSignal, type Readable } from "node:stream";
-import { isWharfError, WharfError } from "../errors.ts";
+import { isWharfError, WharfError } from "../../common/errors.ts";
 import { type Digest, digestHasher } from "../oci/digest.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { FillReader } from "./fill-body.ts";

@@ -1,12 +1,9 @@
 // Offline maintenance used by `wharf cache ...`: listing, removal, verification (re-hash every
 // blob, quarantine mismatches) and garbage collection (orphans, eviction to budget).
-import { createReadStream } from "node:fs";
-import { mkdir, rename } from "node:fs/promises";
-import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
-import { digestHasher, parseDigest } from "../oci/digest.ts";
+import { parseDigest } from "../oci/digest.ts";
+import { type CheckResult, checkStoredBlobs, type StoredBlob } from "./blob-check.ts";
 import type { ContentCache } from "./content-cache.ts";
 import { Evictor } from "./evictor.ts";
 import type { TagRecord } from "./metadata-db.ts";
@@ -46,47 +43,18 @@ export async function removeReference(cache: ContentCache, ref: string): Promise
   return `removed tag ${ref} (its content stays until evicted or garbage-collected)`;
 }
 
-export interface VerifyResult {
-  checked: number;
-  bytes: number;
-  quarantined: string[];
-}
-
+/** Re-hashes every stored blob (as the scrub does, unpaced) and quarantines mismatches. */
 export async function verifyBlobs(
   cache: ContentCache,
-  dataDir: string,
   progress?: (total: number) => Progress,
-): Promise<VerifyResult> {
-  const all: { digest: string; path: string; size: number }[] = [];
+): Promise<CheckResult> {
+  const all: StoredBlob[] = [];
   for await (const b of cache.store.list()) all.push(b);
   const bar = progress?.(all.length);
-  const result: VerifyResult = { checked: 0, bytes: 0, quarantined: [] };
-  const quarantine = join(dataDir, "quarantine");
-  for (const b of all) {
-    let ok = false;
-    try {
-      const d = parseDigest(b.digest);
-      const hash = digestHasher(d);
-      await pipeline(
-        createReadStream(b.path, { highWaterMark: 1024 * 1024 }),
-        async (source: AsyncIterable<Buffer>) => {
-          for await (const chunk of source) hash.update(chunk);
-        },
-      );
-      ok = `${d.algorithm}:${hash.digest("hex")}` === b.digest;
-    } catch {
-      ok = false;
-    }
-    if (!ok) {
-      await mkdir(quarantine, { recursive: true });
-      await rename(b.path, join(quarantine, b.digest.replace(":", "-"))).catch(() => {});
-      cache.db.deleteBlob(b.digest);
-      result.quarantined.push(b.digest);
-    }
-    result.checked++;
-    result.bytes += b.size;
-    bar?.increment(1, b.size);
-  }
+  const result = await checkStoredBlobs(cache, all, {
+    foundBy: "cache verify",
+    onBlob: (b) => bar?.increment(1, b.size),
+  });
   bar?.stop();
   return result;
 }

@@ -1,15 +1,15 @@
 // The shared, content-addressed cache: blob files + metadata + the fills in flight + which blobs
 // are being streamed right now (eviction never deletes those). Every registry backend uses one.
 import { createHash } from "node:crypto";
-import { mkdir, rename } from "node:fs/promises";
-import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Logger } from "../log.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { BlobFill, type FillSource } from "./blob-fill.ts";
+import { quarantineBlob } from "./blob-quarantine.ts";
 import { BlobStore } from "./blob-store.ts";
 import { type FileBody, storedFileBody } from "./file-body.ts";
 import type { MetadataDb } from "./metadata-db.ts";
+import { PendingDeletes } from "./pending-deletes.ts";
 import { storeProblem } from "./store-errors.ts";
 import { StoreHealth } from "./store-health.ts";
 
@@ -36,8 +36,8 @@ export class ContentCache {
   readonly db: MetadataDb;
   readonly health: StoreHealth;
   readonly #dataDir: string;
-  /** Blobs whose file is gone but whose record could not be deleted yet (a full disk): size by digest. */
-  readonly pendingDeletes = new Map<string, number>();
+  /** Blobs whose file is gone but whose record could not be deleted yet (a full disk). */
+  readonly pendingDeletes = new PendingDeletes();
   /** Digests another process on this dataDir is serving (a server, asked by `wharf cache gc`). */
   inUseElsewhere: () => Promise<ReadonlySet<string>> = async () => new Set();
   readonly fills = new Map<string, BlobFill>();
@@ -264,41 +264,23 @@ export class ContentCache {
     await this.store.remove(parseDigest(digest));
     this.#touched.delete(digest);
     this.#forget(digest);
-    try {
-      this.db.deleteBlob(digest);
-    } catch (e) {
-      if (!storeProblem(e)) throw e;
-      this.pendingDeletes.set(digest, size);
-    }
+    this.pendingDeletes.deleteRecord(this.db, digest, size);
     return true;
   }
 
-  /** Retries record deletes that a full disk refused; stops at the first that still fails. */
+  /** Retries record deletes that a full disk refused. */
   flushPendingDeletes(): void {
-    for (const digest of this.pendingDeletes.keys()) {
-      try {
-        this.db.deleteBlob(digest);
-      } catch (e) {
-        if (!storeProblem(e)) throw e;
-        return;
-      }
-      this.pendingDeletes.delete(digest);
-    }
+    this.pendingDeletes.flush(this.db);
   }
 
-  /** Moves a blob whose bytes no longer match its digest to dataDir/quarantine (never served again). */
+  /** Moves a blob whose bytes no longer match its digest out of the cache (blob-quarantine.ts). */
   async quarantine(digest: string, foundBy: string): Promise<void> {
-    const d = parseDigest(digest);
-    const dir = join(this.#dataDir, "quarantine");
-    try {
-      await mkdir(dir, { recursive: true });
-      await rename(this.store.pathOf(d), join(dir, digest.replace(":", "-")));
-    } catch {
-      await this.store.remove(d).catch(() => {});
-    }
+    await quarantineBlob(
+      { dataDir: this.#dataDir, store: this.store, db: this.db, log: this.#log },
+      digest,
+      foundBy,
+    );
     this.#forget(digest);
     this.#touched.delete(digest);
-    this.#bestEffort(() => this.db.deleteBlob(digest));
-    this.#log.error({ digest, foundBy }, "stored blob does not match its digest; quarantined");
   }
 }

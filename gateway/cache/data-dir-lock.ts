@@ -6,7 +6,7 @@
 import { existsSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { join, relative } from "node:path";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 export interface DataDirLock {
   release(): void;

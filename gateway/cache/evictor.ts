@@ -88,8 +88,7 @@ export class Evictor {
     const result: EvictionResult = { evicted: 0, bytes: 0, skippedInUse: 0 };
     const cache = this.#cache;
     if (!dryRun) cache.flushPendingDeletes();
-    let bytes = cache.db.evictableSize().bytes;
-    for (const size of cache.pendingDeletes.values()) bytes -= size;
+    let bytes = cache.db.evictableSize().bytes - cache.pendingDeletes.bytes();
     let free = await freeBytes(this.#dataDir);
     const overSize = () => this.#maxSize !== null && bytes > this.#maxSize;
     let lowDisk = () => free < this.#minFree;

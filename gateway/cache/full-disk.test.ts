@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isWharfError } from "../errors.ts";
+import { isWharfError } from "../../common/errors.ts";
 import { silentLogger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { Evictor } from "./evictor.ts";

@@ -3,7 +3,7 @@
 // A full disk is not a broken database: wharf then starts read-only (serving what it has).
 import { mkdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Logger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { declaredMediaType } from "../oci/media-types.ts";

@@ -1,12 +1,14 @@
 // The background scrub finds a blob corrupted on disk after it was stored and quarantines it, so
 // it is fetched again instead of served; it reads at the configured rate (issue 13, item 5).
 import { createHash, randomBytes } from "node:crypto";
+import { unlinkSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
+import { verifyBlobs } from "./cache-maintenance.ts";
 import { type OpenedCache, openCache } from "./open-cache.ts";
 import { Scrubber } from "./scrubber.ts";
 
@@ -92,5 +94,23 @@ describe("Scrubber", () => {
     await flip(d, 5);
     expect(await cache.readManifest(d)).toBeUndefined();
     expect(await cache.blobSize(d)).toBeUndefined();
+  });
+
+  it("shares its check and quarantine with `wharf cache verify`, which leaves a blob evicted meanwhile alone", async () => {
+    const { cache, put, flip } = await setup();
+    const good = await put(randomBytes(300_000));
+    const bad = await put(randomBytes(500_000));
+    const evicted = await put(randomBytes(200_000));
+    await flip(bad, 4321);
+    const r = await verifyBlobs(cache, () => {
+      // listed, then evicted by the server running beside `cache verify` before it is read
+      unlinkSync(cache.store.pathOf(evicted));
+      return { increment() {}, stop() {} };
+    });
+    expect(r.quarantined).toEqual([bad.value]);
+    expect(r.checked).toBe(2);
+    expect(await cache.blobSize(good)).toBe(300_000);
+    expect(cache.db.getBlob(bad.value)).toBeUndefined();
+    expect(await readdir(join(dataDir, "quarantine"))).toEqual([bad.value.replace(":", "-")]);
   });
 });

@@ -5,17 +5,9 @@
 // computed on the way is known only after the client has them; the scrub finds the damage before
 // a client asks, covers cold blobs too, and its disk load does not grow with traffic. Manifests,
 // read whole on every memory miss, are also checked on read (content-cache.ts).
-import { createReadStream } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../log.ts";
-import { digestHasher, parseDigest } from "../oci/digest.ts";
+import { type CheckResult, checkStoredBlobs } from "./blob-check.ts";
 import type { ContentCache } from "./content-cache.ts";
-
-export interface ScrubResult {
-  checked: number;
-  bytes: number;
-  quarantined: string[];
-}
 
 /** Wait before the first pass, so that a restart does not add a scrub to the start-up load. */
 const FIRST_PASS_DELAY_MS = 60_000;
@@ -53,36 +45,12 @@ export class Scrubber {
   }
 
   /** One pass over every stored blob, reading at most bytesPerSecond. */
-  async pass(): Promise<ScrubResult> {
-    const result: ScrubResult = { checked: 0, bytes: 0, quarantined: [] };
-    const started = performance.now();
-    const signal = this.#stop.signal;
-    for await (const b of this.#cache.store.list()) {
-      if (signal.aborted) break;
-      // a fill still being committed is checked by the fill itself
-      if (this.#cache.fills.has(b.digest)) continue;
-      let ok: boolean;
-      try {
-        const d = parseDigest(b.digest);
-        const hash = digestHasher(d);
-        for await (const chunk of createReadStream(b.path, { highWaterMark: 1024 * 1024, signal })) {
-          hash.update(chunk as Buffer);
-          result.bytes += (chunk as Buffer).length;
-          // pace: never ahead of bytesPerSecond since the pass began
-          const due = (result.bytes / this.#bytesPerSecond) * 1000 - (performance.now() - started);
-          if (due > 0) await sleep(due, undefined, { signal });
-        }
-        ok = `${d.algorithm}:${hash.digest("hex")}` === b.digest;
-      } catch {
-        // evicted while read, an unknown algorithm, or the scrub was stopped: nothing to judge
-        continue;
-      }
-      result.checked++;
-      if (!ok) {
-        await this.#cache.quarantine(b.digest, "scrub");
-        result.quarantined.push(b.digest);
-      }
-    }
+  async pass(): Promise<CheckResult> {
+    const result = await checkStoredBlobs(this.#cache, this.#cache.store.list(), {
+      foundBy: "scrub",
+      signal: this.#stop.signal,
+      bytesPerSecond: this.#bytesPerSecond,
+    });
     this.#log.info(
       { checked: result.checked, bytes: result.bytes, quarantined: result.quarantined.length },
       "scrub pass done",

@@ -1,7 +1,7 @@
 // Which errors mean "the store cannot take writes right now" (a full, read-only or failing disk)
 // as opposed to a bug, and how such an error reaches a client: 503 with Retry-After, never a 500.
 import { statfs } from "node:fs/promises";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 /** Seconds a client is asked to wait before retrying a request the store could not take. */
 export const STORE_RETRY_AFTER_S = 30;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { loadOrCreateCa } from "../../certs/certificate-authority.ts";
 import { runCli } from "./run-cli.test-support.ts";
 
 let tmp: string;
@@ -13,6 +14,8 @@ beforeEach(async () => {
   tmp = await mkdtemp(join(tmpdir(), "wharf-ca-cli-"));
   configFile = join(tmp, "wharf.yaml");
   await writeFile(configFile, `dataDir: ${JSON.stringify(join(tmp, "data"))}\n`);
+  // what `wharf serve` does on its first start: one-shot commands only read the CA
+  await loadOrCreateCa({ dir: join(tmp, "data"), hostname: "test" });
 });
 afterEach(async () => {
   vi.restoreAllMocks();
@@ -22,7 +25,19 @@ afterEach(async () => {
 const cli = runCli;
 
 describe("wharf ca", () => {
-  it("show creates the CA on first use and reports the same one afterwards", async () => {
+  it("show and export never create a CA: without one they fail, naming the config to use", async () => {
+    await rm(join(tmp, "data"), { recursive: true });
+    for (const cmd of [["show"], ["export"]]) {
+      const r = await cli("ca", ...cmd, "--config", configFile);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`no CA at ${join(tmp, "data", "ca.crt")}`);
+      expect(r.stderr).toContain(configFile);
+      expect(r.stderr).toContain("Only `wharf serve` creates it");
+    }
+    await expect(stat(join(tmp, "data"))).rejects.toThrow();
+  });
+
+  it("show reports the server's CA", async () => {
     const first = await cli("ca", "show", "--config", configFile);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^subject: +CN=wharf local CA .+, O=wharf$/m);

@@ -1,12 +1,14 @@
 // `wharf ca show|export|rotate`: the local CA that signs wharf's certificates. Builders must trust it.
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { rotateCa } from "../../certs/ca-rotation.ts";
-import { type Ca, type CaOptions, loadOrCreateCa } from "../../certs/certificate-authority.ts";
+import { type Ca, type CaOptions, caFiles, loadOrCreateCa } from "../../certs/certificate-authority.ts";
+import { WharfError } from "../../common/errors.ts";
 import { loadConfig } from "../config/load-config.ts";
 import type { Config } from "../config/schema.ts";
-import { WharfError } from "../errors.ts";
 
 /** Where the CA lives for this configuration: dataDir, unless tls.caCertFile/caKeyFile bring one. */
 export function caOptions(config: Config): CaOptions {
@@ -18,9 +20,28 @@ export function caOptions(config: Config): CaOptions {
   };
 }
 
-/** The configuration's CA, created on first use. */
-export function openCa(config: Config): Promise<Ca> {
-  return loadOrCreateCa(caOptions(config));
+/**
+ * The CA the server uses with this configuration. One-shot commands (ca show/export, client-config)
+ * never create it: a CA made here, for a data directory the server does not use, would be written out
+ * to builders while wharf presents certificates from another one. `wharf serve` creates it.
+ */
+export async function openCa(config: Config, source?: string): Promise<Ca> {
+  const o = caOptions(config);
+  if (!o.certFile && !o.keyFile) {
+    const { certFile, keyFile } = caFiles(o.dir);
+    if (!existsSync(certFile) && !existsSync(keyFile)) {
+      const from =
+        !source || source === "embedded defaults"
+          ? "the embedded defaults: no --config, no WHARF_CONFIG"
+          : source;
+      throw new WharfError(
+        "CA_MISSING",
+        `no CA at ${resolve(certFile)} (dataDir of ${from}). Only \`wharf serve\` creates it: start ` +
+          "wharf first, and run this with the configuration it uses (--config FILE or WHARF_CONFIG).",
+      );
+    }
+  }
+  return loadOrCreateCa(o);
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -40,13 +61,12 @@ export function registerCaCommands(program: Command): void {
     .command("ca")
     .description("show, export or rotate the CA that signs wharf's certificates");
   ca.command("show")
-    .description(
-      "print the CA's subject, SHA-256 fingerprint, validity and file (creating the CA on first use)",
-    )
+    .description("print the CA's subject, SHA-256 fingerprint, validity and file (`wharf serve` creates it)")
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .option("--json", "JSON output")
     .action(async (opts: { config?: string; json?: boolean }) => {
-      const c = await openCa(loadConfig(opts.config, process.env, { credentials: false }).config);
+      const loaded = loadConfig(opts.config, process.env, { credentials: false });
+      const c = await openCa(loaded.config, loaded.source);
       const { subject, fingerprint256, notBefore, notAfter, certFile, external } = c;
       const json = { subject, fingerprint256, notBefore, notAfter, certFile, external };
       out(opts.json ? JSON.stringify(json, null, 2) : describeCa(c).join("\n"));
@@ -56,7 +76,8 @@ export function registerCaCommands(program: Command): void {
     .option("-o, --out <file>", "write to FILE instead of stdout")
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .action(async (opts: { config?: string; out?: string }) => {
-      const c = await openCa(loadConfig(opts.config, process.env, { credentials: false }).config);
+      const loaded = loadConfig(opts.config, process.env, { credentials: false });
+      const c = await openCa(loaded.config, loaded.source);
       if (!opts.out) {
         process.stdout.write(c.certPem);
         return;

@@ -93,8 +93,8 @@ export function registerCacheCommands(program: Command): void {
     .description("re-hash every cached blob; move mismatches to dataDir/quarantine")
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .action((opts: { config?: string }) =>
-      withCache(opts.config, async ({ cache: c, config }) => {
-        const r = await verifyBlobs(c, config.dataDir, (total) => createProgress({ total, label: "verify" }));
+      withCache(opts.config, async ({ cache: c }) => {
+        const r = await verifyBlobs(c, (total) => createProgress({ total, label: "verify" }));
         out(`verified ${r.checked} blob(s), ${formatBytes(r.bytes)}; ${r.quarantined.length} quarantined`);
         for (const d of r.quarantined) out(`  quarantined ${d}`);
         if (r.quarantined.length > 0) process.exitCode = 1;

@@ -1,8 +1,9 @@
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { loadOrCreateCa } from "../../certs/certificate-authority.ts";
 import { runCli } from "./run-cli.test-support.ts";
 
 let tmp: string;
@@ -11,6 +12,7 @@ beforeEach(async () => {
   tmp = await mkdtemp(join(tmpdir(), "wharf-client-config-"));
   configFile = join(tmp, "wharf.yaml");
   await writeFile(configFile, `dataDir: ${JSON.stringify(join(tmp, "data"))}\ndns: {answer: [10.4.4.4]}\n`);
+  await loadOrCreateCa({ dir: join(tmp, "data"), hostname: "test" }); // as `wharf serve` does
 });
 afterEach(async () => {
   vi.restoreAllMocks();
@@ -21,6 +23,31 @@ const cli = runCli;
 const caPem = () => readFile(join(tmp, "data", "ca.crt"), "utf8");
 
 describe("wharf client-config", () => {
+  it("never creates a CA: without the server's one it fails clearly and writes nothing", async () => {
+    await rm(join(tmp, "data"), { recursive: true });
+    const out = join(tmp, "docker");
+    const r = await cli("client-config", "docker", "--out", out, "--config", configFile);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no CA at ${join(tmp, "data", "ca.crt")} (dataDir of ${configFile})`);
+    await expect(readFile(join(tmp, "data", "ca.crt"))).rejects.toThrow();
+    await expect(readFile(join(out, "ca.crt"))).rejects.toThrow();
+  });
+
+  it("without --config or WHARF_CONFIG, says it used the embedded defaults", async () => {
+    const cwd = process.cwd();
+    const empty = join(tmp, "elsewhere");
+    await mkdir(empty);
+    process.chdir(empty); // the embedded defaults' dataDir is ./data
+    try {
+      const r = await runCli("client-config", "docker", "--out", join(tmp, "x"));
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("the embedded defaults: no --config, no WHARF_CONFIG");
+      await expect(readFile(join(empty, "data", "ca.crt"))).rejects.toThrow();
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it("docker: certs.d holds wharf's CA for every intercepted host", async () => {
     const out = join(tmp, "docker");
     const r = await cli("client-config", "docker", "--out", out, "--config", configFile);

@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { Argument, type Command } from "commander";
+import { WharfError } from "../../common/errors.ts";
 import { buildkitConfig } from "../client-config/buildkit-config.ts";
 import type { ClientConfig } from "../client-config/client-targets.ts";
 import { containerdHostsConfig } from "../client-config/containerd-hosts.ts";
@@ -10,7 +11,6 @@ import { daemonJsonConfig } from "../client-config/daemon-json.ts";
 import { defaultAddress } from "../client-config/default-address.ts";
 import { dockerCertsConfig } from "../client-config/docker-certs.ts";
 import { loadConfig } from "../config/load-config.ts";
-import { WharfError } from "../errors.ts";
 import { openCa } from "./ca-command.ts";
 
 const KINDS = ["docker", "containerd", "buildkit", "daemon-json"] as const;
@@ -36,7 +36,7 @@ async function writeAll(dir: string, generated: ClientConfig): Promise<void> {
 }
 
 async function run(kind: Kind, opts: Options): Promise<void> {
-  const { config } = loadConfig(opts.config, process.env, { credentials: false });
+  const { config, source } = loadConfig(opts.config, process.env, { credentials: false });
   const address = opts.address ?? defaultAddress(config);
   if (!address) {
     throw new WharfError(
@@ -58,7 +58,7 @@ async function run(kind: Kind, opts: Options): Promise<void> {
     return;
   }
   const outDir = resolve(opts.out ?? `wharf-${kind}`);
-  const caPem = (await openCa(config)).certPem;
+  const caPem = (await openCa(config, source)).certPem;
   if (kind === "docker") return writeAll(outDir, dockerCertsConfig({ config, caPem }));
   const generated =
     kind === "containerd"

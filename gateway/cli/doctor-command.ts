@@ -9,7 +9,8 @@ interface DoctorFlags {
   config?: string;
   dns?: string;
   expect?: string[];
-  certsD?: string;
+  certsD: string;
+  trustStore: string;
   ca?: string;
   repository?: string;
   timeout: string;
@@ -19,12 +20,25 @@ interface DoctorFlags {
 export function registerDoctorCommand(program: Command): void {
   program
     .command("doctor")
-    .description("check config, listeners, DNS, upstreams and credentials, the CA on builders, and the clock")
+    .description(
+      "check, from a builder: intercepted names resolve to wharf and its TLS is trusted as dockerd trusts it; on wharf's host also listeners, upstreams, credentials; and the clock",
+    )
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
-    .option("--dns <server>", "DNS server the builders use, IP[:PORT] (default: listen.dns)")
+    .option(
+      "--dns <server>",
+      "DNS server to resolve the intercepted names with, IP[:PORT] (default: this machine's resolver; listen.dns on wharf's host)",
+    )
     .option("--expect <ip...>", "address(es) builders must get for intercepted names (default: dns.answer)")
-    .option("--certs-d <dir>", "certs.d directory to check for wharf's CA, e.g. /etc/docker/certs.d")
-    .option("--ca <file>", "wharf's CA certificate (default: tls.caCertFile, or ca.crt in dataDir)")
+    .option("--certs-d <dir>", "dockerd's certs.d directory on this builder", "/etc/docker/certs.d")
+    .option(
+      "--trust-store <file>",
+      "the system trust store dockerd uses (Docker Hub's names are verified against it alone)",
+      "/etc/ssl/certs/ca-certificates.crt",
+    )
+    .option(
+      "--ca <file>",
+      "wharf's CA certificate (default: tls.caCertFile or dataDir/ca.crt where readable, else the CA wharf presents)",
+    )
     .option("--repository <name>", "repository to request a pull token for", "library/alpine")
     .addOption(new Option("--timeout <duration>", "time allowed per network check").default("10s"))
     .option("--json", "JSON output")
@@ -37,7 +51,7 @@ export function registerDoctorCommand(program: Command): void {
         env: process.env,
         dns: flags.dns,
         expect: flags.expect,
-        certsDir: flags.certsD,
+        trust: { certsDir: flags.certsD, systemStore: flags.trustStore },
         caFile: flags.ca,
         repository: flags.repository,
         timeoutMs,

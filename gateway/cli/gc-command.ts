@@ -2,10 +2,10 @@
 // abandoned uploads). Runs beside a running server like the `cache` commands: the cache is opened
 // in shared mode (no data-dir lock; SQLite serialises the writes, see hosted-gc.ts).
 import type { Command } from "commander";
+import { WharfError } from "../../common/errors.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { formatBytes, parseDuration } from "../config/units.ts";
-import { WharfError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 import { collectHostedGarbage, DEFAULT_GC_GRACE_MS } from "../registry/hosted/hosted-gc.ts";
 import { createProgress } from "./progress.ts";

@@ -2,7 +2,7 @@
 // Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad configuration.
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { isWharfError } from "../errors.ts";
+import { isWharfError } from "../../common/errors.ts";
 import { registerCaCommands } from "./ca-command.ts";
 import { registerCacheCommands } from "./cache-command.ts";
 import { registerClientConfigCommand } from "./client-config-command.ts";

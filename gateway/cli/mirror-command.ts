@@ -2,7 +2,7 @@
 // shared mode, so it works beside a running server; the server notices changes within a second
 // (mirror/tag-overrides.ts). Exit code 1 when any sync entry failed.
 import type { Command } from "commander";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { silentLogger } from "../log.ts";
 import { parseTagAddress, pin, rollback, tagDeps, tagView, unpin } from "../mirror/mirror-actions.ts";
 import { selectEntries } from "../mirror/mirror-entries.ts";

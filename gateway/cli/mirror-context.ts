@@ -1,15 +1,16 @@
 // What the `wharf mirror` commands share: the config's mirror entries, the cache opened in shared
 // mode (beside a running server, like `wharf gc`), and for sync the same proxies the server builds
 // (upstream client, credentials, upstreamDns), so a sync from the CLI fills the same store.
+
+import { WharfError } from "../../common/errors.ts";
+import { VERSION } from "../../common/version.ts";
 import { type OpenedCache, openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
 import { type LoadedConfig, loadConfig } from "../config/load-config.ts";
-import { WharfError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 import { type MirrorEntry, resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { buildBackends } from "../server/build-backends.ts";
-import { VERSION } from "../server/version.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import type { RemoteRegistry } from "../upstream/remote-registry.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";

@@ -2,11 +2,11 @@
 // (opened in shared mode like `wharf gc`; the server reads the table on every check, so a
 // revocation holds at once). The token text is printed once, by `create`, and stored nowhere.
 import type { Command } from "commander";
+import { WharfError } from "../../common/errors.ts";
 import { formatRobotScope, parseRobotScope, RobotTokens } from "../access/robot-tokens.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { parseDuration } from "../config/units.ts";
-import { WharfError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
 
 async function withTokens<T>(configFile: string | undefined, fn: (t: RobotTokens) => T): Promise<T> {

@@ -71,7 +71,7 @@ export function sniNote(address: string): string[] {
   if (!isIP(address)) return [];
   return [
     `The HTTPS mirror endpoint is given as the IP address ${address}. TLS clients send no server name (SNI) ` +
-      "for IP addresses, and wharf picks its certificate by SNI: use a host name that resolves to wharf and is " +
-      "listed in tls.extraNames (--address NAME), or the plain-HTTP endpoint (drop --https).",
+      "for IP addresses: list the address in tls.extraNames, and wharf answers such handshakes with the " +
+      "certificate of its own names (or use a host name, --address NAME, or the plain-HTTP endpoint).",
   ];
 }

@@ -6,8 +6,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { WharfError } from "../../common/errors.ts";
 import { fuzzRuns } from "../../test/fuzz/fuzz-budget.ts";
-import { WharfError } from "../errors.ts";
 import { buildConfig, loadConfig } from "./load-config.ts";
 
 const numRuns = fuzzRuns(300);

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { ZodError } from "zod";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { type Config, configSchema } from "./schema.ts";
 import { Secret } from "./secret.ts";
 

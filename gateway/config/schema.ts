@@ -204,6 +204,8 @@ export const configSchema = z
         body: duration().prefault("60s"),
       })
       .prefault({}),
+    /** Period of the `GET /v2/` probe per proxied upstream (status page health); 0s: off. */
+    upstreamProbeInterval: duration().prefault("1m"),
     defaultRegistry: z.string().prefault("docker.io"),
     offline: z.boolean().prefault(false),
     rateLimitReserve: z.number().int().min(0).prefault(10),
@@ -253,6 +255,8 @@ export const configSchema = z
       .strictObject({
         // No write progress to a client for this long: its connection (HTTP/2: its stream) is closed.
         sendTimeout: duration().prefault("2m"),
+        // A connection with no request in flight and no traffic for this long is closed.
+        idleTimeout: duration().prefault("1m"),
         maxConnections: z.number().int().min(1).max(1_000_000).prefault(4096),
       })
       .prefault({}),

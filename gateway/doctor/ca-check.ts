@@ -1,12 +1,9 @@
-// wharf's CA and the builders' trust in it. The CA is only read here, never created: doctor must
-// not leave a new CA behind on a machine that has none. A certs.d directory (dockerd, containerd
-// hosts dirs) must hold wharf's CA for every intercepted host: dockerd loads every *.crt in
-// certs.d/<host>/ as a CA (docs.docker.com/engine/security/certificates).
+// wharf's CA: given with --ca, or the one the configuration names when doctor runs on wharf's host.
+// The CA is only read here, never created: doctor must not leave a new CA behind on a machine that
+// has none (a builder). The builders' trust in it is trust-check.ts.
 import { X509Certificate } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { caFiles } from "../../certs/certificate-authority.ts";
-import { interceptedHosts, isDockerHub } from "../client-config/client-targets.ts";
 import type { Config } from "../config/schema.ts";
 import { type CheckResult, fail, pass, reason } from "./check-result.ts";
 
@@ -16,7 +13,7 @@ export function caCertFile(config: Config): string {
 }
 
 /** Every certificate in a PEM bundle. */
-function certificates(pem: string): X509Certificate[] {
+export function certificates(pem: string): X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   return blocks.flatMap((b) => {
     try {
@@ -39,7 +36,7 @@ export async function checkCa(
       result: fail(
         "ca",
         `cannot read ${file}: ${reason(e)}`,
-        "run doctor where wharf's dataDir is, or give the CA with --ca FILE (`wharf ca export`)",
+        "give wharf's CA with --ca FILE (`wharf ca export --out wharf-ca.crt` on wharf's host)",
       ),
     };
   }
@@ -73,41 +70,4 @@ export async function checkCa(
     ),
     ca,
   };
-}
-
-/** certs.d/<host>/*.crt holds `ca` for every intercepted host (the hosts client-config docker writes). */
-export async function checkCertsDir(
-  dir: string,
-  config: Config,
-  ca: X509Certificate,
-): Promise<CheckResult[]> {
-  const hosts = interceptedHosts(config);
-  return Promise.all(
-    hosts.map(async (host): Promise<CheckResult> => {
-      const name = `certs.d ${host}`;
-      const hostDir = join(dir, host);
-      const fix =
-        `wharf client-config docker --out DIR, then copy DIR/certs.d/ to ${dir}` +
-        (isDockerHub(host)
-          ? "; for Docker Hub dockerd reads only the system store: add the CA there too (update-ca-certificates)"
-          : "");
-      let files: string[];
-      try {
-        files = (await readdir(hostDir)).filter((f) => f.endsWith(".crt"));
-      } catch (e) {
-        return fail(name, `${hostDir}: ${reason(e)}`, fix);
-      }
-      for (const f of files) {
-        const text = await readFile(join(hostDir, f), "utf8").catch(() => "");
-        if (certificates(text).some((c) => c.fingerprint256 === ca.fingerprint256))
-          return pass(name, `${join(hostDir, f)} is wharf's CA`);
-      }
-      const seen = files.length ? files.join(", ") : "no *.crt file";
-      return fail(
-        name,
-        `${hostDir} has ${seen}, none is wharf's CA (${ca.fingerprint256.slice(0, 23)}…)`,
-        fix,
-      );
-    }),
-  );
 }

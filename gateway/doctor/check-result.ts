@@ -1,5 +1,5 @@
 // What every `wharf doctor` check returns, and how the report is printed.
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 export interface CheckResult {
   name: string;

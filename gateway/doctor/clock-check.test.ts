@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { fail, formatReport, pass, reason, skip } from "./check-result.ts";
 import { checkClock } from "./clock-check.ts";
 

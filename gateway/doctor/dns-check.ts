@@ -5,7 +5,7 @@ import { promises as dns } from "node:dns";
 import { isIP } from "node:net";
 import ipaddr from "ipaddr.js";
 import { defaultAnswerAddresses } from "../../dns/answer-table.ts";
-import { interceptedNames } from "../config/intercepted-names.ts";
+import { interceptedHosts } from "../config/intercepted-names.ts";
 import type { Config, HostPort } from "../config/schema.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { type CheckResult, fail, pass, reason, skip } from "./check-result.ts";
@@ -30,44 +30,71 @@ async function lookupAll(resolver: dns.Resolver, name: string): Promise<string[]
   return [...v4, ...v6].map(canonical);
 }
 
+export interface NameCheck {
+  /** The registry name (or alias) as builders use it, port kept. */
+  host: string;
+  result: CheckResult;
+  /** The addresses the name resolved to. */
+  answers: string[];
+}
+
+/**
+ * Does every intercepted name resolve to wharf from here? Through `server` when given (wharf's DNS
+ * or the builders' resolver), otherwise through this machine's own resolver (hosts file, resolv.conf),
+ * which is what a builder's dockerd uses. With no `expect` any answer passes: the TLS check that
+ * follows shows whether the server there is wharf.
+ */
 export async function checkInterceptedNames(opts: {
   config: Config;
-  /** The DNS server builders use. */
-  server: HostPort;
-  /** wharf's addresses; default wharfAnswer(config). */
-  expect?: string[];
+  server?: HostPort;
+  expect: string[];
   timeoutMs: number;
-}): Promise<CheckResult[]> {
-  const expected = (opts.expect?.length ? opts.expect : wharfAnswer(opts.config)).map(canonical);
+}): Promise<NameCheck[]> {
+  const expected = opts.expect.map(canonical);
   const resolver = new dns.Resolver({ timeout: opts.timeoutMs, tries: 1 });
-  resolver.setServers([show(opts.server)]);
-  const names = interceptedNames(opts.config);
+  if (opts.server) resolver.setServers([show(opts.server)]);
+  const from = opts.server ? show(opts.server) : "this machine's resolver";
   return Promise.all(
-    names.map(async (name): Promise<CheckResult> => {
-      const check = `dns ${name}`;
-      const fix = `make builders resolve ${name} to wharf (${expected.join(", ") || "its address"}): use wharf's DNS (listen.dns) as their resolver, or a hosts entry / network alias`;
+    interceptedHosts(opts.config).map(async (host): Promise<NameCheck> => {
+      const name = host.replace(/:\d+$/, "");
+      const check = `dns ${host}`;
+      const done = (result: CheckResult, answers: string[] = []) => ({ host, result, answers });
+      const fix = `on the builder: make ${name} resolve to wharf (${expected.join(", ") || "its address"}): wharf's DNS (listen.dns) as its resolver, a hosts entry or a network alias`;
       let answers: string[];
       try {
-        answers = await lookupAll(resolver, name);
+        answers = opts.server ? await lookupAll(resolver, name) : await lookupSystem(name);
       } catch (e) {
-        return fail(
-          check,
-          `no answer from ${show(opts.server)}: ${reason(e)}`,
-          `check that a DNS server runs at ${show(opts.server)} (listen.dns, or --dns)`,
+        return done(
+          fail(
+            check,
+            `no answer from ${from}: ${reason(e)}`,
+            opts.server
+              ? `check that a DNS server runs at ${show(opts.server)} (listen.dns, or --dns)`
+              : `on the builder: check its resolver (/etc/resolv.conf), or give wharf's DNS with --dns`,
+          ),
         );
       }
-      if (answers.length === 0) return fail(check, `${show(opts.server)} has no address for ${name}`, fix);
+      if (answers.length === 0) return done(fail(check, `${from} has no address for ${name}`, fix));
       const strangers = answers.filter((a) => !expected.includes(a));
       if (expected.length > 0 && strangers.length > 0) {
-        return fail(
-          check,
-          `${show(opts.server)} answers ${answers.join(", ")}; wharf is ${expected.join(", ")}`,
-          fix,
+        return done(
+          fail(check, `${from} answers ${answers.join(", ")}; wharf is ${expected.join(", ")}`, fix),
+          answers,
         );
       }
-      return pass(check, `${answers.join(", ")} (from ${show(opts.server)})`);
+      return done(pass(check, `${answers.join(", ")} (from ${from})`), answers);
     }),
   );
+}
+
+/** getaddrinfo, as dockerd's resolver sees it: the hosts file first, then resolv.conf. */
+async function lookupSystem(name: string): Promise<string[]> {
+  try {
+    return (await dns.lookup(name, { all: true })).map((a) => canonical(a.address));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOTFOUND") return [];
+    throw e;
+  }
 }
 
 /** Resolves the first proxied registry's upstream host through upstreamDns, as the gateway will. */

@@ -3,11 +3,11 @@
 // tokens, one token for `repository:<name>:pull`. Neither counts as a pull: Docker Hub counts
 // manifest GETs only (docs.docker.com/docker-hub/usage/pulls).
 import type { Dispatcher } from "undici";
+import { isWharfError } from "../../common/errors.ts";
+import { VERSION } from "../../common/version.ts";
 import type { Credentials } from "../config/load-config.ts";
 import type { RegistryConfig } from "../config/schema.ts";
-import { isWharfError } from "../errors.ts";
 import { silentLogger } from "../log.ts";
-import { VERSION } from "../server/version.ts";
 import { UpstreamClient } from "../upstream/upstream-client.ts";
 import { type CheckResult, fail, pass, reason, skip } from "./check-result.ts";
 

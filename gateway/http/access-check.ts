@@ -5,9 +5,10 @@
 // A refusal of a client that could succeed by authenticating is a 401 with the challenge that
 // starts Docker's token flow (distribution, "Token Authentication Specification"); a client whose
 // upstream refused gets the upstream's answer; an authenticated client who may not gets 403 DENIED.
+
+import { isWharfError, WharfError } from "../../common/errors.ts";
 import { type AccessNote, clientLabel } from "../access/access-audit.ts";
 import type { Action, Authenticator, Scope } from "../access/authenticator.ts";
-import { isWharfError, WharfError } from "../errors.ts";
 import { isHosted } from "../registry/registry.ts";
 import { type Ctx, realmOf } from "./http-env.ts";
 import type { Target } from "./target.ts";

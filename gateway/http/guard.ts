@@ -2,7 +2,7 @@
 // ".." already resolved) and, on the TLS gateway, that the host the request names belongs to the
 // registry whose certificate the connection was made for.
 import type { MiddlewareHandler } from "hono";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { Env } from "./http-env.ts";
 import type { RegistryRouter } from "./registry-router.ts";
 import { assertSafeV2Path } from "./v2-path.ts";

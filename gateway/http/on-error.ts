@@ -4,8 +4,8 @@
 // their authentication), also when the 401 reports an upstream refusing wharf's own credentials.
 import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { ErrorHandler } from "hono";
+import { isWharfError, WharfError } from "../../common/errors.ts";
 import type { Authenticator } from "../access/authenticator.ts";
-import { isWharfError, WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type Env, realmOf } from "./http-env.ts";
 import { API_VERSION_HEADER } from "./write-reply.ts";

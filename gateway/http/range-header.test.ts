@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isWharfError } from "../errors.ts";
+import { isWharfError } from "../../common/errors.ts";
 import { contentRange, parseRangeHeader, resolveRange } from "./range-header.ts";
 
 /** Parse then resolve, as a request handler does: undefined = whole body. */

@@ -3,8 +3,8 @@
 // (routes-pull, routes-push, routes-discovery), the token endpoint, and one error handler.
 import { Hono } from "hono";
 import { PatternRouter } from "hono/router/pattern-router";
+import { WharfError } from "../../common/errors.ts";
 import { TOKEN_PATH } from "../access/authenticator.ts";
-import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/registry.ts";
 import { v2Guard } from "./guard.ts";

@@ -4,8 +4,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { Hono } from "hono";
+import { WharfError } from "../../common/errors.ts";
 import type { Action, Authenticator, Identified } from "../access/authenticator.ts";
-import { WharfError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Reference } from "../oci/reference.ts";
 import type {

@@ -1,8 +1,9 @@
 // Picks the registry backend for a request, in this order: (1) the TLS server name or Host header
 // names a registry or alias, (2) containerd's ?ns=<registry> on the mirror endpoint, (3) a path
 // prefix /v2/<registry>/<repo>/..., (4) defaultRegistry.
+
+import { WharfError } from "../../common/errors.ts";
 import type { Config } from "../config/schema.ts";
-import { WharfError } from "../errors.ts";
 import { assertRepository, withDockerHubLibrary } from "../oci/reference.ts";
 
 export interface Routed {

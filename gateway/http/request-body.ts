@@ -1,6 +1,6 @@
 // Reads a small request body (a manifest) into memory, refusing more than `max` bytes before
 // reading them when Content-Length says so, and while reading otherwise.
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { NodeRequest } from "./write-reply.ts";
 
 export async function readSmallBody(req: NodeRequest, max: number, what: string): Promise<Buffer> {

@@ -1,7 +1,7 @@
 // Content discovery (OCI distribution spec: "Listing Tags" end-8a/8b, "Listing Referrers"
 // end-12a/12b) and the catalog (distribution's `_catalog`, hosted registries only).
 import type { Hono } from "hono";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { OCI_INDEX } from "../oci/media-types.ts";
 import { isHosted } from "../registry/registry.ts";

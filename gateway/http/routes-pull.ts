@@ -1,7 +1,7 @@
 // The pull endpoints (OCI distribution spec, "Pulling manifests" end-3, "Pulling blobs" end-2, the
 // API base end-1). Routes registered with app.get answer HEAD too (hono runs them as GET).
 import type { Hono } from "hono";
-import { isWharfError, WharfError } from "../errors.ts";
+import { isWharfError, WharfError } from "../../common/errors.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { parseAccept } from "../oci/media-types.ts";
 import { parseReference, type Reference } from "../oci/reference.ts";

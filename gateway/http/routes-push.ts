@@ -2,7 +2,7 @@
 // end-11, end-13; "Content Management": end-9, end-10). Only hosted registries take writes; on a
 // proxied one they are 405 UNSUPPORTED before any credential is looked at.
 import type { Hono } from "hono";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { HostedRegistryApi } from "../registry/registry.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { isWharfError } from "../../common/errors.ts";
 import { buildConfig } from "../config/load-config.ts";
-import { isWharfError } from "../errors.ts";
 import { certificateGroups } from "../server/start-https.ts";
 import { RegistryRouter } from "./registry-router.ts";
 import { assertSafeV2Path, endpointOf } from "./v2-path.ts";

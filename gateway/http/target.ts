@@ -1,7 +1,7 @@
 // The registry and repository a request is for (registry-router.ts decides), and the name as the
 // client wrote it: URLs wharf sends back (upload Location, Link) keep the client's path prefix so
 // a push through `/v2/<registry>/<repository>/…` on the plain-HTTP listener continues there.
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { type HostedRegistryApi, isHosted, type Registry } from "../registry/registry.ts";
 import { type Ctx, hostOf } from "./http-env.ts";
 import type { RegistryRouter } from "./registry-router.ts";

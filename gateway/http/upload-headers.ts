@@ -1,6 +1,6 @@
 // The headers of the push API's replies and what a client's chunk says about itself (OCI
 // distribution spec, "Pushing blobs": chunked uploads, end-4a … end-6, end-13).
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { ChunkInfo, UploadState } from "../registry/registry.ts";
 import { clientUrl, type Target } from "./target.ts";
 

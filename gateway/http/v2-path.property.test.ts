@@ -3,9 +3,9 @@
 // forms never pass.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { WharfError } from "../../common/errors.ts";
 import { clientErrorOnly, fuzzRuns } from "../../test/fuzz/fuzz-budget.ts";
 import { digest, hostileText, repositoryName, tag } from "../../test/fuzz/oci-grammar.ts";
-import { WharfError } from "../errors.ts";
 import { assertSafeV2Path, endpointOf } from "./v2-path.ts";
 
 const numRuns = fuzzRuns(500);

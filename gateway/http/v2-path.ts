@@ -2,7 +2,7 @@
 // percent-encoding, "..", empty segments and backslashes are refused before anything routes or
 // looks at the disk. The routes themselves are hono patterns (registry-app.ts); endpointOf only
 // tells a known endpoint asked with the wrong method (405) from a path that is none (404).
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 export type V2Endpoint = "base" | "manifest" | "blob" | "upload" | "tags" | "referrers" | "catalog";
 

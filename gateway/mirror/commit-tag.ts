@@ -4,8 +4,8 @@
 // tag, move the tag, prune history beyond `keep`, record the state. Either all of it commits or
 // none of it does, so a failure at any point before leaves the target exactly as it was.
 import { existsSync } from "node:fs";
+import { WharfError } from "../../common/errors.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
-import { WharfError } from "../errors.ts";
 import { parseDigest } from "../oci/digest.ts";
 import type { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import type { CopiedImage } from "./copy-image.ts";

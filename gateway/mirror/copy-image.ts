@@ -7,8 +7,9 @@
 // signatures and attestations that name it stay valid). With a list, wharf writes a new index
 // holding only the selected platforms (plus attestations of those): a new digest, but every
 // manifest the target serves is complete, which a hosted registry requires of every push.
+
+import { WharfError } from "../../common/errors.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
-import { WharfError } from "../errors.ts";
 import { type Digest, parseDigest, sha256Digest } from "../oci/digest.ts";
 import { declaredMediaType } from "../oci/media-types.ts";
 import { type CheckedManifest, checkManifest } from "../registry/hosted/manifest-check.ts";

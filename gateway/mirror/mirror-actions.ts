@@ -4,8 +4,9 @@
 // Semantics: a pin holds the tag at a digest until unpinned (sync reports upstream's moves). A
 // rollback moves the tag to an earlier digest at once and keeps the digest it replaces as a
 // history entry (so it can be rolled forward); it holds until upstream publishes a new digest.
+
+import { WharfError } from "../../common/errors.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
-import { WharfError } from "../errors.ts";
 import { looksLikeDigest, parseDigest } from "../oci/digest.ts";
 import { declaredMediaType } from "../oci/media-types.ts";
 import { HostedMeta } from "../registry/hosted/hosted-meta.ts";

@@ -2,8 +2,9 @@
 // source (Docker Hub counts GETs, not HEADs), and only when the digest differs from what was last
 // copied, the copy (copy-image.ts) and the tag move (commit-tag.ts). A pinned tag is checked but
 // never moved. Each tag succeeds or fails on its own; an entry fails when any of its tags did.
+
+import { isWharfError } from "../../common/errors.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
-import { isWharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { HostedMeta } from "../registry/hosted/hosted-meta.ts";

@@ -4,7 +4,7 @@
 // or a malformed specifier means "send the whole body" (200), never an error. Only a well-formed
 // single byte range that lies beyond the content gets 416 (15.5.17).
 
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { ByteRange, RangeRequest } from "../registry/registry.ts";
 
 /** Longer headers are not ranges anyone sends: ignored, and never run through a regex. */

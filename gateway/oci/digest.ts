@@ -1,6 +1,6 @@
 // Content digests (OCI image spec, descriptor.md "Digests"): algorithm ":" encoded.
 import { createHash, type Hash } from "node:crypto";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 const ALGORITHMS: Record<string, { hex: number; node: string }> = {
   sha256: { hex: 64, node: "sha256" },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isWharfError } from "../errors.ts";
+import { isWharfError } from "../../common/errors.ts";
 import { parseDigest, sha256Digest } from "./digest.ts";
 import {
   acceptsManifest,

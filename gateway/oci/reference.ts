@@ -1,5 +1,5 @@
 // Repository names and references (OCI distribution spec, "Pulling manifests": <name> and <reference>).
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { type Digest, looksLikeDigest, parseDigest } from "./digest.ts";
 
 const NAME_COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";

@@ -3,6 +3,8 @@
 // checked upstream once stale), and returns content; http/ writes the replies. Docker Hub counts
 // manifest GETs, not HEADs, so stale tags are revalidated with HEAD and the body is fetched only
 // when the digest changed.
+
+import { WharfError } from "../../common/errors.ts";
 import { SMALL_BLOB_BYTES } from "../cache/blob-fill.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
 import { fillFileBody } from "../cache/fill-body.ts";
@@ -13,7 +15,6 @@ import { RepoLinks } from "../cache/repo-links.ts";
 import { SingleFlight } from "../cache/single-flight.ts";
 import { TagPolicy } from "../cache/tag-policy.ts";
 import type { RegistryConfig } from "../config/schema.ts";
-import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { resolveRange } from "../oci/byte-range.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
@@ -246,6 +247,7 @@ export class ProxyRegistry implements Registry {
   ): { result: Promise<RemoteManifest>; joined: boolean } {
     return this.#manifestFlights.run(`${repository}@${reference}`, async () => {
       const m = await this.remote.getManifest(repository, reference, expected);
+      this.upstream.health.fetched(m.body.length);
       this.#d.cache.putManifestSoon(parseDigest(m.digest), m.body, m.mediaType);
       if (!this.offline) this.#prefetch?.manifestFetched(repository, m.mediaType, m.body);
       return m;

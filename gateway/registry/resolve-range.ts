@@ -1,7 +1,7 @@
 // Resolves a client's byte range against the content's size (RFC 9110 14.1.2, 15.5.17): a range
 // past the end is unsatisfiable (416 with `Content-Range: bytes */<size>`), an end past the last
 // byte is clipped, a suffix longer than the content means all of it.
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { ByteRange, RangeRequest } from "./registry.ts";
 
 export function resolveRange(range: RangeRequest, size: number): ByteRange {

@@ -251,4 +251,60 @@ describe("createHttpsListener", () => {
       slow.server.close();
     }
   });
+
+  it("does not count a request waiting for wharf as idle, over HTTP/1.1 and on an HTTP/2 session with several streams", async () => {
+    // The handler answers after three idle timeouts; a connection with nothing in flight still closes.
+    const waiting = await start({
+      idleTimeoutMs: 500,
+      requestListener: (req, res) => {
+        const ms = req.url === "/slow" ? 1500 : 0;
+        setTimeout(() => res.end(`done ${req.url}`), ms);
+      },
+    });
+    try {
+      // HTTP/1.1 keep-alive on a raw socket, so that only the server can close it.
+      const sock = tlsConnect({
+        host: "127.0.0.1",
+        port: waiting.port,
+        servername: "ghcr.io",
+        ca: ca.certPem,
+      });
+      await new Promise((r) => sock.once("secureConnect", r));
+      sock.write("GET /slow HTTP/1.1\r\nHost: ghcr.io\r\n\r\n");
+      let answer = "";
+      let answeredAt = 0;
+      sock.on("data", (d: Buffer) => {
+        answer += d.toString();
+        if (answer.endsWith("done /slow")) answeredAt = Date.now();
+      });
+      await new Promise((r) => sock.once("close", r));
+      const h1 = { answer, closedAfterMs: Date.now() - answeredAt };
+      expect(h1.answer).toMatch(/^HTTP\/1\.1 200[\s\S]*done \/slow$/);
+      expect(h1.closedAfterMs).toBeLessThan(2000); // idle keep-alive: closed by the server
+
+      const session = h2connect(`https://127.0.0.1:${waiting.port}`, {
+        ca: ca.certPem,
+        servername: "ghcr.io",
+      });
+      session.on("error", () => {});
+      const fetch = (path: string) =>
+        new Promise<string>((resolve, reject) => {
+          const s = session.request({ ":path": path });
+          let body = "";
+          s.on("data", (d: Buffer) => {
+            body += d.toString();
+          });
+          s.on("end", () => resolve(body));
+          s.on("error", reject);
+        });
+      // A quick stream finishing while the slow one waits must not bring the timeout back.
+      const [slow, quick] = await Promise.all([fetch("/slow"), fetch("/quick")]);
+      expect([slow, quick]).toEqual(["done /slow", "done /quick"]);
+      const t1 = Date.now();
+      await new Promise((r) => session.once("close", r));
+      expect(Date.now() - t1).toBeLessThan(2000);
+    } finally {
+      waiting.server.close();
+    }
+  });
 });

@@ -9,8 +9,9 @@ import {
 } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
+import { listenOn } from "../../common/listen.ts";
 import { quietHeadEnd } from "./http2-head.ts";
-import { listenOn } from "./listen.ts";
+import { applyIdleTimeout } from "./idle-timeout.ts";
 
 export type HttpsRequest = IncomingMessage | Http2ServerRequest;
 export type HttpsResponse = ServerResponse | Http2ServerResponse;
@@ -21,7 +22,7 @@ export interface HttpsListenerOptions {
   requestListener: (req: HttpsRequest, res: HttpsResponse) => void;
   /** HTTP/1.1: time allowed for a client to send its request headers. */
   headersTimeoutMs?: number;
-  /** Idle connections (HTTP/1.1 keep-alive and HTTP/2 sessions with no activity) are closed after this. */
+  /** Connections with no activity and no request in flight (HTTP/1.1 keep-alive, HTTP/2 sessions) are closed after this. */
   idleTimeoutMs?: number;
   /** Time allowed for the TLS handshake itself. */
   handshakeTimeoutMs?: number;
@@ -32,7 +33,6 @@ export interface HttpsListenerOptions {
 interface Http1Settings {
   headersTimeout: number;
   requestTimeout: number;
-  keepAliveTimeout: number;
   connectionsCheckingInterval: number;
 }
 
@@ -68,12 +68,9 @@ export function createHttpsListener(opts: HttpsListenerOptions): Http2SecureServ
   const http1 = server as Http2SecureServer & Http1Settings;
   http1.headersTimeout = headersTimeoutMs;
   http1.requestTimeout = 0;
-  http1.keepAliveTimeout = idleTimeoutMs;
   // The headers timeout is enforced by a periodic sweep (30 s by default); sweep often enough to matter.
   http1.connectionsCheckingInterval = Math.max(100, Math.min(30_000, headersTimeoutMs / 2));
-  // Inactivity timeout for HTTP/1.1 sockets and HTTP/2 sessions; with no 'timeout' listener Node closes them.
-  // It counts inactivity, so a response that keeps streaming is not cut.
-  server.setTimeout(idleTimeoutMs);
+  applyIdleTimeout(server, idleTimeoutMs);
   return server;
 }
 

@@ -1,12 +1,13 @@
 // Wires the DNS responder to the configuration: every intercepted registry name, alias and
 // dns.extraNames answers with wharf's address; with dns.failOpen, names are forwarded instead
 // while the cache cannot serve (so builders go straight to the registry rather than fail).
+
+import { WharfError } from "../../common/errors.ts";
 import { buildAnswerTable, defaultAnswerAddresses } from "../../dns/answer-table.ts";
 import { type DnsResponder, startDnsResponder } from "../../dns/dns-responder.ts";
 import type { QueryKind } from "../../dns/query-handler.ts";
 import { interceptedNames } from "../config/intercepted-names.ts";
 import type { Config } from "../config/schema.ts";
-import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 
 export async function startDns(opts: {

@@ -1,11 +1,12 @@
 // The plain-HTTP registry endpoint (listen.http): registry-mirrors, containerd hosts.toml mirrors
-// and path prefixes. Same connection bound and send timeout as the TLS gateway.
+// and path prefixes. Same connection bound, send and idle timeouts as the TLS gateway.
 import { createServer, type Server } from "node:http";
+import { listenOn } from "../../common/listen.ts";
 import type { Config } from "../config/schema.ts";
 import type { NodeRequest, NodeResponse } from "../http/write-reply.ts";
 import type { Logger } from "../log.ts";
 import { type ConnectionStats, limitConnections, withSendWatchdog } from "./connection-limits.ts";
-import { listenOn } from "./listen.ts";
+import { applyIdleTimeout } from "./idle-timeout.ts";
 
 export async function startHttp(opts: {
   config: Config;
@@ -17,9 +18,9 @@ export async function startHttp(opts: {
   const server = createServer({
     requestTimeout: 0,
     headersTimeout: 30_000,
-    keepAliveTimeout: 60_000,
     maxHeaderSize: 16 * 1024,
   });
+  applyIdleTimeout(server, config.limits.idleTimeout);
   const watchdog = limitConnections(server, {
     listener: "http",
     limits: { maxConnections: config.limits.maxConnections, sendTimeoutMs: config.limits.sendTimeout },

@@ -2,16 +2,17 @@
 // tls.extraNames), and an HTTPS/HTTP2 listener whose SNI picks the certificate and the backend.
 
 import type { Http2SecureServer } from "node:http2";
+import { isIP } from "node:net";
 import { hostname } from "node:os";
 import type { Ca } from "../../certs/certificate-authority.ts";
 import { loadOrCreateCa } from "../../certs/certificate-authority.ts";
-import { LeafCertificates } from "../../certs/leaf-certificates.ts";
+import { certName, LeafCertificates } from "../../certs/leaf-certificates.ts";
+import { listenOn } from "../../common/listen.ts";
 import type { Config } from "../config/schema.ts";
 import type { RegistryRouter } from "../http/registry-router.ts";
 import type { Logger } from "../log.ts";
 import { type ConnectionStats, limitConnections, withSendWatchdog } from "./connection-limits.ts";
 import { createHttpsListener, type HttpsRequest, type HttpsResponse } from "./https-listener.ts";
-import { listenOn } from "./listen.ts";
 
 export async function loadCa(config: Config, log?: Logger): Promise<Ca> {
   return loadOrCreateCa({
@@ -23,10 +24,23 @@ export async function loadCa(config: Config, log?: Logger): Promise<Ca> {
   });
 }
 
+/**
+ * The certificate group of wharf's own names (tls.extraNames): a certificate of their own, since
+ * one name cannot be in several registries' certificates. Requests under these names name no
+ * registry, so the router sends them to defaultRegistry (the Docker Hub mirror of registry-mirrors).
+ */
+export const OWN_NAMES_GROUP = "wharf-own-names";
+
 export function certificateGroups(config: Config, router: RegistryRouter): Record<string, string[]> {
   const groups: Record<string, string[]> = {};
-  for (const [registry, hosts] of router.hostGroups())
-    groups[registry] = [...hosts, ...config.tls.extraNames];
+  const taken = new Set<string>();
+  for (const [registry, hosts] of router.hostGroups()) {
+    groups[registry] = hosts;
+    for (const h of hosts) taken.add(certName(h));
+  }
+  // a registry name or alias listed here too is already covered by its registry's certificate
+  const own = config.tls.extraNames.filter((n) => !taken.has(certName(n)));
+  if (own.length > 0) groups[OWN_NAMES_GROUP] = own;
   return groups;
 }
 
@@ -40,10 +54,25 @@ export async function startHttps(opts: {
 }): Promise<{ server: Http2SecureServer; leaves: LeafCertificates; address: string; stop(): void }> {
   const { config } = opts;
   const log = opts.log.child({ component: "tls" });
+  // Clients connecting to an IP address send no SNI (RFC 6066 section 3): when wharf's own names
+  // include an address, such handshakes get the own-names certificate, kept current on renewal.
+  const groups = certificateGroups(config, opts.router);
+  const ownIp = (groups[OWN_NAMES_GROUP] ?? []).some((n) => isIP(certName(n)) !== 0);
+  let server: Http2SecureServer | undefined;
+  let ownPem: { certPem: string; keyPem: string } | undefined;
+  const setDefault = () => {
+    if (server && ownPem)
+      server.setSecureContext({ cert: ownPem.certPem, key: ownPem.keyPem, minVersion: "TLSv1.2" });
+  };
   const leaves = new LeafCertificates({
+    onInstall: (group, pem) => {
+      if (!ownIp || group !== OWN_NAMES_GROUP) return;
+      ownPem = pem;
+      setDefault();
+    },
     ca: opts.ca,
     dir: config.dataDir,
-    groups: certificateGroups(config, opts.router),
+    groups,
     validityMs: config.tls.leafValidity,
     renewBeforeMs: config.tls.renewBefore,
     log,
@@ -51,9 +80,10 @@ export async function startHttps(opts: {
   await leaves.prepare();
   leaves.start();
   let requestListener = opts.requestListener;
-  const server = createHttpsListener({
+  server = createHttpsListener({
     certs: leaves,
     requestListener: (req, res) => requestListener(req, res),
+    idleTimeoutMs: config.limits.idleTimeout,
     onUnknownServername: (servername) =>
       log.info({ servername: servername.slice(0, 255) }, "TLS handshake refused: unknown server name"),
   });
@@ -64,6 +94,7 @@ export async function startHttps(opts: {
     log,
   });
   requestListener = withSendWatchdog(watchdog, opts.requestListener);
+  setDefault();
   const listen = config.listen.https as { host: string; port: number };
   const a = await listenOn(server, listen.host, listen.port, "https");
   const address = `${a.address}:${a.port}`;

@@ -2,13 +2,14 @@
 import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
+import { VERSION } from "../../common/version.ts";
 import { createAuthenticator } from "../access/create-authenticator.ts";
 import { RobotTokens } from "../access/robot-tokens.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
-import { statusSourceFrom } from "../admin/status-source.ts";
+import { clientCommandsFor, statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { RateLimits } from "../cache/rate-limits.ts";
@@ -22,6 +23,7 @@ import { MirrorService } from "../mirror/mirror-service.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
+import { startUpstreamProbes } from "../upstream/upstream-probe.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
 import { ConnectionStats } from "./connection-limits.ts";
@@ -29,7 +31,6 @@ import { servernameOf } from "./https-listener.ts";
 import { startDns } from "./start-dns.ts";
 import { startHttp } from "./start-http.ts";
 import { loadCa, startHttps } from "./start-https.ts";
-import { VERSION } from "./version.ts";
 
 export interface Wharf {
   log: Logger;
@@ -111,6 +112,7 @@ export async function startWharf(
         version: VERSION,
         ca: () => ca,
         addresses,
+        clientCommands: clientCommandsFor(loaded.source),
         ...(mirror && { mirror: () => mirror.status() }),
       }),
       readiness: createReadiness({
@@ -133,6 +135,15 @@ export async function startWharf(
     // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
     const upstreams = new Map<string, UpstreamClient>();
     for (const [name, b] of backends) if (b instanceof ProxyRegistry) upstreams.set(name, b.upstream);
+    const probes = startUpstreamProbes({
+      upstreams: [...upstreams]
+        .filter(([n]) => !(config.offline || config.registries[n]?.offline))
+        .map(([, u]) => u),
+      intervalMs: config.upstreamProbeInterval,
+      timeoutMs: config.upstreamTimeouts.headers,
+      log,
+    });
+    closers.push(() => probes.stop());
     const authenticator = await createAuthenticator({
       config,
       log,

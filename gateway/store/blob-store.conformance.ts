@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { isWharfError } from "../errors.ts";
+import { isWharfError } from "../../common/errors.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import type { BlobStore } from "./blob-store-api.ts";
 

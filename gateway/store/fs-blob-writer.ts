@@ -3,7 +3,7 @@
 // visible under its digest only whole and verified.
 import type { FileHandle } from "node:fs/promises";
 import { open, unlink } from "node:fs/promises";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { type Digest, digestHasher } from "../oci/digest.ts";
 import type { BlobWriter } from "./blob-store-api.ts";
 

@@ -3,8 +3,8 @@
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import { Agent, type Dispatcher, ProxyAgent } from "undici";
+import { WharfError } from "../../common/errors.ts";
 import type { Config } from "../config/schema.ts";
-import { WharfError } from "../errors.ts";
 import type { UpstreamResolver } from "./upstream-resolver.ts";
 
 export function trustedCas(upstreamCaFile: string | null): string[] {

@@ -3,7 +3,7 @@
 // spec gives a digest; a status other than 200 becomes the WharfError the client should see.
 // Authentication, redirects, the breaker and rate-limit accounting are UpstreamClient's job.
 import type { Readable } from "node:stream";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import { type Digest, digestOf, parseDigest, sha256Digest } from "../oci/digest.ts";
 import { declaredMediaType, UPSTREAM_MANIFEST_ACCEPT } from "../oci/media-types.ts";
 import type { UpstreamClient } from "./upstream-client.ts";

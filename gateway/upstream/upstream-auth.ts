@@ -2,8 +2,8 @@
 // registry's WWW-Authenticate challenge (distribution docs, "token.md": GET realm?service&scope).
 // Tokens are cached per realm/service/scope until shortly before they expire.
 import type { Dispatcher } from "undici";
+import { WharfError } from "../../common/errors.ts";
 import type { Credentials } from "../config/load-config.ts";
-import { WharfError } from "../errors.ts";
 import type { Challenge } from "../oci/www-authenticate.ts";
 
 interface CachedToken {

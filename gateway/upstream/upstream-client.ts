@@ -2,12 +2,13 @@
 // without the registry's Authorization header), rate-limit headers, breaker, error mapping.
 import type { Readable } from "node:stream";
 import { type Dispatcher, interceptors, errors as undiciErrors } from "undici";
+import { WharfError } from "../../common/errors.ts";
 import type { Credentials } from "../config/load-config.ts";
-import { WharfError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { parseWwwAuthenticate } from "../oci/www-authenticate.ts";
 import { CircuitBreaker, parseRetryAfter } from "./circuit-breaker.ts";
 import { UpstreamAuth } from "./upstream-auth.ts";
+import { UpstreamHealth } from "./upstream-health.ts";
 
 export interface UpstreamResponse {
   status: number;
@@ -60,6 +61,8 @@ export class UpstreamClient {
   readonly base: URL;
   readonly auth: UpstreamAuth;
   readonly breaker: CircuitBreaker;
+  /** What the status page shows of this upstream: last answer, last failure, manifest bytes. */
+  readonly health: UpstreamHealth;
   readonly #dispatcher: Dispatcher;
   readonly #raw: Dispatcher;
   readonly #log: Logger;
@@ -77,6 +80,7 @@ export class UpstreamClient {
     this.#now = opts.now ?? Date.now;
     this.#onRateLimit = opts.onRateLimit;
     this.breaker = opts.breaker ?? new CircuitBreaker({ now: this.#now });
+    this.health = new UpstreamHealth({ now: this.#now });
     this.auth = new UpstreamAuth({
       credentials: opts.credentials,
       dispatcher: opts.dispatcher,
@@ -165,6 +169,8 @@ export class UpstreamClient {
     } else {
       this.breaker.success();
     }
+    if (res.status >= 500) this.health.failure(`HTTP ${res.status}`);
+    else this.health.success();
   }
 
   async #send(
@@ -222,6 +228,7 @@ export class UpstreamClient {
       w = new WharfError("UPSTREAM_UNAVAILABLE", `upstream ${url.host} unreachable (${code})`, { cause: e });
     }
     this.breaker.failure(w.message);
+    this.health.failure(w.message);
     return w;
   }
 }

@@ -1,5 +1,5 @@
 // Maps an upstream answer that is not a success into the error the client should see.
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 import type { UpstreamResponse } from "./upstream-client.ts";
 
 export async function upstreamStatusError(

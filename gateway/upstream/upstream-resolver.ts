@@ -3,7 +3,7 @@
 // would send wharf to itself. Answers are cached for their TTL.
 import { promises as dns, type LookupAddress } from "node:dns";
 import { isIP } from "node:net";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 export interface HostPort {
   host: string;

@@ -46,6 +46,8 @@ beforeAll(async () => {
           tagTtl: `${TTL_MS}ms`,
           repositories: [{ match: "library/pinned*", tagTtl: "never" }],
         },
+        // the same upstream with a TTL no loaded machine outruns: "within the TTL" holds for sure
+        "ghcr.io": { upstream: net.hubProxy.url, tagTtl: "1h" },
       },
     },
   });
@@ -73,9 +75,9 @@ describe("counted pulls", () => {
   });
 
   it("within the TTL a pull makes no upstream request at all", async () => {
-    await pullImage(wharf.httpUrl, "docker.io/library/busybox", "latest");
+    await pullImage(wharf.httpUrl, "ghcr.io/library/busybox", "latest");
     const since = net.hubProxy.mark();
-    for (let i = 0; i < 5; i++) await pullImage(wharf.httpUrl, "docker.io/library/busybox", "latest");
+    for (let i = 0; i < 5; i++) await pullImage(wharf.httpUrl, "ghcr.io/library/busybox", "latest");
     expect(net.hubProxy.requests(since)).toEqual([]);
   });
 

@@ -3,24 +3,17 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readManifestDigests } from "../support/images.ts";
-import {
-  type LoopbackInternet,
-  PRIVATE_PASSWORD,
-  PRIVATE_USER,
-  startLoopbackInternet,
-} from "../support/loopback-internet.ts";
+import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
+import { pushRandomImages } from "../support/random-images.ts";
 import { pullImage } from "../support/registry-pull.ts";
 import { runCommand } from "../support/run-command.ts";
-import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { fetchDigest } from "../support/wharf-client.ts";
 import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
-const RANDOM_IMAGES = fileURLToPath(new URL("../support/random-images.sh", import.meta.url));
 const IMAGES = 6;
 const MIB = 8;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -31,22 +24,12 @@ let tmp: TempDir;
 beforeAll(async () => {
   tmp = await makeTempDir("wharf-e2e-resilience-");
   net = await startLoopbackInternet({ push: ["busybox", "big"] });
-  const layout = join(tmp.path, "random");
-  await runCommand(["bash", RANDOM_IMAGES, layout, String(IMAGES), String(MIB)]);
-  const host = new URL(net.hub.url).host;
-  await Promise.all(
-    Array.from({ length: IMAGES }, (_, i) =>
-      runSkopeo([
-        "copy",
-        "--dest-cert-dir",
-        net.ca.certDir,
-        "--dest-creds",
-        `${PRIVATE_USER}:${PRIVATE_PASSWORD}`,
-        `oci:${layout}:img${i}`,
-        `docker://${host}/library/r${i}:1`,
-      ]),
-    ),
-  );
+  await pushRandomImages(net, {
+    layout: join(tmp.path, "random"),
+    count: IMAGES,
+    mib: MIB,
+    reference: (i) => `library/r${i}:1`,
+  });
 }, 180_000);
 
 afterAll(async () => {

@@ -2,12 +2,15 @@
 // test fills to the last byte; a real wharf process, the loopback docker-registry as upstream and
 // curl as the client. Hits keep being served, fills get 503 (Retry-After) with nothing recorded,
 // the evictor runs on without crashing, /readyz says why, a restart on the full disk comes up
-// and serves hits, and once space is freed fills work again.
+// and serves hits, and once space is freed fills work again. DNS (dns.failOpen) forwards the
+// intercepted names to the upstream resolver (a local dnsmasq) while the disk is full, and answers
+// them itself again once there is room.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Dnsmasq, digAt, startDnsmasq } from "../support/dns-testbed.ts";
 import { readManifestDigests } from "../support/images.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
@@ -18,6 +21,11 @@ import { startWharf, type WharfProcess } from "../support/wharf-process.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let net: LoopbackInternet;
+/** The upstream resolver: knows docker.io under an address that is not wharf's. */
+let resolver: Dnsmasq;
+const UPSTREAM_ANSWER = "10.9.8.7";
+let wharfIp: string;
+let dnsPort: number;
 let tmp: TempDir;
 let mnt: string;
 let mounted = false;
@@ -30,12 +38,16 @@ beforeAll(async () => {
   await runCommand(["mount", "-t", "tmpfs", "-o", "size=48m,mode=0755", "tmpfs", mnt]);
   mounted = true;
   net = await startLoopbackInternet({ push: ["busybox", "big"] });
+  resolver = await startDnsmasq([`--address=/docker.io/${UPSTREAM_ANSWER}`]);
+  wharfIp = loopbackIp();
+  dnsPort = await freePort();
 }, 180_000);
 
 afterAll(async () => {
   for (const w of running) await w.stop().catch(() => {});
   if (mounted) await runCommand(["umount", "-l", mnt], { allowFailure: true });
   await net?.stop();
+  await resolver?.stop();
   await tmp?.remove();
 });
 
@@ -43,9 +55,10 @@ async function wharfOn(dataDir: string, admin: string): Promise<WharfProcess> {
   const w = await startWharf({
     config: {
       dataDir,
-      listen: { http: `${loopbackIp()}:5000`, admin },
+      listen: { http: `${wharfIp}:5000`, admin, dns: `${wharfIp}:${dnsPort}` },
       upstreamCaFile: net.ca.caCert,
-      upstreamDns: `127.0.0.1:${await freePort()}`,
+      upstreamDns: `127.0.0.1:${resolver.port}`,
+      dns: { answer: [wharfIp], failOpen: true },
       registries: { "docker.io": { upstream: net.hubProxy.url } },
       cache: { minFree: "8MiB", evictInterval: "1s", scrubInterval: null },
       logLevel: "info",
@@ -90,6 +103,13 @@ async function curl(url: string, accept?: string): Promise<CurlResult> {
   return { exit: r.code, status: Number(r.stdout.trim()), headers, body };
 }
 
+/** The A records wharf's DNS gives for docker.io. */
+async function resolveHub(): Promise<string[]> {
+  const r = await digAt(wharfIp, dnsPort, "docker.io", "A");
+  expect(r.status, r.output).toBe("NOERROR");
+  return r.answers.filter((a) => a.type === "A").map((a) => a.data);
+}
+
 const sha256 = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const MANIFEST_ACCEPT =
   "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json";
@@ -131,8 +151,9 @@ describe("full disk", () => {
 
     await fillDisk();
 
-    // hits: served; the access-time and repository notes that cannot be written are skipped
-    for (const repo of ["library/busybox", "library/big"]) {
+    // hits: served; the access-time and repository notes that cannot be written are skipped (a
+    // blob is served only under a repository whose manifest names it: linked blobs, issue 16)
+    for (const repo of ["library/busybox"]) {
       const hit = await curl(blobUrl(w, repo, layer));
       expect(hit.status, w.logs().stdout.slice(-2000)).toBe(200);
       expect(hit.exit).toBe(0);
@@ -146,6 +167,11 @@ describe("full disk", () => {
     const ready = await readyz(admin);
     expect(ready.status).toBe(503);
     expect(ready.body.checks.find((c) => c.name === "store")?.detail).toMatch(/disk full/);
+
+    // dns.failOpen: builders are sent to the registry itself, through the upstream resolver
+    const asked = (await resolver.queriedNames()).length;
+    expect(await resolveHub()).toEqual([UPSTREAM_ANSWER]);
+    expect((await resolver.queriedNames()).slice(asked)).toContain("docker.io");
 
     // a fill: 503 UNAVAILABLE with Retry-After, upstream not even asked, nothing recorded
     const since = Date.now();
@@ -197,6 +223,9 @@ describe("full disk", () => {
     const deadline = Date.now() + 15_000;
     while ((await readyz(admin)).status !== 200 && Date.now() < deadline) await sleep(250);
     expect((await readyz(admin)).status).toBe(200);
+    const askedBefore = (await resolver.queriedNames()).length;
+    expect(await resolveHub()).toEqual([wharfIp]);
+    expect((await resolver.queriedNames()).slice(askedBefore)).not.toContain("docker.io");
     const filled = await curl(blobUrl(w, "library/big", bigLayer));
     expect(filled.status).toBe(200);
     expect(filled.exit).toBe(0);

@@ -175,7 +175,8 @@ describe("a hosted registry with real clients", () => {
       return r.stdout.trim();
     };
     expect(await head()).toBe("404");
-    expect(await head(`${USER.name}:not-the-password`)).toBe("404");
+    // wrong credentials are refused as such (401), never an open door
+    expect(await head(`${USER.name}:not-the-password`)).toBe("401");
     expect(await head(CREDS)).toBe("200");
     // linked now: anonymous pulls of that repository see it, as after a push
     expect(await head()).toBe("200");

@@ -8,23 +8,16 @@ import { connect as h2connect } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type LoopbackInternet,
-  PRIVATE_PASSWORD,
-  PRIVATE_USER,
-  startLoopbackInternet,
-} from "../support/loopback-internet.ts";
+import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
 import { loopbackIp } from "../support/ports.ts";
+import { pushRandomImages, type RandomLayer } from "../support/random-images.ts";
 import { runCommand } from "../support/run-command.ts";
-import { runSkopeo } from "../support/skopeo.ts";
 import { ensureSystemPackages } from "../support/system-packages.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { fetchDigest, rawHttp } from "../support/wharf-client.ts";
 import { startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
-const RANDOM_IMAGES = fileURLToPath(new URL("../support/random-images.sh", import.meta.url));
 const LAYER_MIB = 24; // more than loopback's socket buffers hold, so a stalled reader really stalls
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
@@ -34,21 +27,10 @@ let wharf: WharfProcess;
 let wharfIp: string;
 let caFile: string;
 /** The random image's layer (uncached until a test fetches it) and its bytes. */
-let layer: { digest: string; bytes: Buffer };
-let layer2: { digest: string; bytes: Buffer };
+let layer: RandomLayer;
+let layer2: RandomLayer;
 
 const http = () => wharf.httpUrl;
-
-function readLayer(layout: string, tag: string): { digest: string; bytes: Buffer } {
-  const index = JSON.parse(readFileSync(join(layout, "index.json"), "utf8")) as {
-    manifests: { digest: string; annotations: Record<string, string> }[];
-  };
-  const top = index.manifests.find((m) => m.annotations["org.opencontainers.image.ref.name"] === tag);
-  const blob = (d: string) => readFileSync(join(layout, "blobs", "sha256", d.slice(7)));
-  const m = JSON.parse(blob(top?.digest as string).toString()) as { layers: { digest: string }[] };
-  const digest = m.layers[0]?.digest as string;
-  return { digest, bytes: blob(digest) };
-}
 
 function wharfConfig(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -71,20 +53,12 @@ beforeAll(async () => {
   await ensureSystemPackages();
   tmp = await makeTempDir("wharf-e2e-hostile-");
   net = await startLoopbackInternet({ push: ["busybox"] });
-  const layout = join(tmp.path, "random");
-  await runCommand(["bash", RANDOM_IMAGES, layout, "2", String(LAYER_MIB)]);
-  layer = readLayer(layout, "img0");
-  layer2 = readLayer(layout, "img1");
-  for (const i of [0, 1])
-    await runSkopeo([
-      "copy",
-      "--dest-cert-dir",
-      net.ca.certDir,
-      "--dest-creds",
-      `${PRIVATE_USER}:${PRIVATE_PASSWORD}`,
-      `oci:${layout}:img${i}`,
-      `docker://${net.hub.host}/library/rand${i}:1`,
-    ]);
+  [layer, layer2] = (await pushRandomImages(net, {
+    layout: join(tmp.path, "random"),
+    count: 2,
+    mib: LAYER_MIB,
+    reference: (i) => `library/rand${i}:1`,
+  })) as [RandomLayer, RandomLayer];
   wharfIp = loopbackIp();
   const base = wharfConfig();
   wharf = await startWharf({

@@ -1,27 +1,28 @@
 // Issue 13, failure 2: a Range request for a blob that is not cached yet must never be answered
 // with bytes whose digest has not been checked. A tamper proxy flips the middle byte of a 40 MiB
 // layer; curl asks for 20 bytes around it over HTTP/1.1 and HTTP/2 through the TLS gateway. The
-// upstream's log shows how many fetches the ranged requests cost.
+// upstream's log shows how many fetches the ranged requests cost. A ranged request waits for its
+// fill's verification: with a slow upstream that wait outlasts limits.idleTimeout (2 s here), which
+// must not drop the client, while a connection with nothing in flight is still closed.
 import { readFile } from "node:fs/promises";
+import { connect as h2connect } from "node:http2";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitForCount } from "../support/access-log.ts";
 import {
+  HUB,
+  hubGatewayConfig,
   type LoopbackInternet,
-  PRIVATE_PASSWORD,
-  PRIVATE_USER,
   startLoopbackInternet,
 } from "../support/loopback-internet.ts";
-import { freePort, loopbackIp } from "../support/ports.ts";
+import { loopbackIp } from "../support/ports.ts";
+import { pushRandomImages, type RandomLayer } from "../support/random-images.ts";
 import { runCommand } from "../support/run-command.ts";
-import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { wharfCertDir } from "../support/wharf-client.ts";
 import { startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
-const RANDOM_IMAGES = fileURLToPath(new URL("../support/random-images.sh", import.meta.url));
-const HUB = "registry-1.docker.io";
 const REPO = "library/ranged";
 
 let net: LoopbackInternet;
@@ -29,43 +30,28 @@ let wharf: WharfProcess;
 let tmp: TempDir;
 let wharfIp: string;
 let caFile: string;
-let layer: { digest: string; size: number; bytes: Buffer };
-
-/** The single layer of image 0 of a random-images.sh layout. */
-async function layerOf(layout: string): Promise<{ digest: string; size: number }> {
-  const blob = async (d: string) =>
-    JSON.parse(await readFile(join(layout, "blobs", d.replace(":", "/")), "utf8"));
-  const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
-  const manifest = await blob(index.manifests[0].digest);
-  return manifest.layers[0];
-}
+type Layer = RandomLayer;
+let layer: Layer;
+/** Left uncached for the idle-timeout test. */
+let slowLayer: Layer;
+const IDLE_TIMEOUT_MS = 2000;
 
 beforeAll(async () => {
   tmp = await makeTempDir("wharf-e2e-ranged-");
   net = await startLoopbackInternet({ push: [] });
-  const layout = join(tmp.path, "random");
-  await runCommand(["bash", RANDOM_IMAGES, layout, "1", "40"]);
-  await runSkopeo([
-    "copy",
-    "--dest-cert-dir",
-    net.ca.certDir,
-    "--dest-creds",
-    `${PRIVATE_USER}:${PRIVATE_PASSWORD}`,
-    `oci:${layout}:img0`,
-    `docker://${new URL(net.hub.url).host}/${REPO}:1`,
-  ]);
-  const l = await layerOf(layout);
-  layer = { ...l, bytes: await readFile(join(layout, "blobs", l.digest.replace(":", "/"))) };
+  [layer, slowLayer] = (await pushRandomImages(net, {
+    layout: join(tmp.path, "random"),
+    count: 2,
+    mib: 40,
+    reference: (i) => `${REPO}:${i + 1}`,
+  })) as [Layer, Layer];
   wharfIp = loopbackIp();
   wharf = await startWharf({
-    config: {
+    config: await hubGatewayConfig(net, {
+      ip: wharfIp,
       dataDir: join(tmp.path, "data"),
-      listen: { http: `${wharfIp}:5000`, https: `${wharfIp}:443`, dns: null, admin: null },
-      upstreamCaFile: net.ca.caCert,
-      upstreamDns: `127.0.0.1:${await freePort()}`,
-      cache: { prefetch: 0 },
-      registries: { "docker.io": { upstream: net.hubProxy.url, aliases: [HUB] } },
-    },
+      config: { limits: { idleTimeout: `${IDLE_TIMEOUT_MS}ms` } },
+    }),
   });
   caFile = join(await wharfCertDir(join(tmp.path, "data"), join(tmp.path, "wharf-ca")), "ca.crt");
 }, 180_000);
@@ -77,28 +63,34 @@ afterAll(async () => {
 });
 
 /** curl through the TLS gateway; the body goes to a file (binary), status and exit code come back. */
-async function rangedCurl(http: "--http1.1" | "--http2", range: string, out: string) {
+/** "plain": HTTP/1.1 on the plain-HTTP listener (listen.http) instead of the TLS gateway. */
+async function rangedCurl(
+  http: "--http1.1" | "--http2" | "plain",
+  range: string,
+  out: string,
+  digest = layer.digest,
+) {
+  const path = `/v2/${REPO}/blobs/${digest}`;
+  const target =
+    http === "plain"
+      ? ["--http1.1", `${wharf.httpUrl}${path}`]
+      : [http, "--cacert", caFile, "--resolve", `${HUB}:443:${wharfIp}`, `https://${HUB}${path}`];
   const r = await runCommand(
     [
       "curl",
       "-sS",
       "--fail",
-      http,
       "--noproxy",
       "*",
       "--max-time",
       "60",
-      "--cacert",
-      caFile,
-      "--resolve",
-      `${HUB}:443:${wharfIp}`,
       "-H",
       `Range: ${range}`,
       "-o",
       out,
       "-w",
       "%{http_code} %{http_version}",
-      `https://${HUB}/v2/${REPO}/blobs/${layer.digest}`,
+      ...target,
     ],
     { allowFailure: true, timeoutMs: 90_000 },
   );
@@ -159,5 +151,70 @@ describe("ranged requests on a blob being filled", () => {
     const beyond = await rangedCurl("--http1.1", `bytes=${layer.size}-`, join(tmp.path, "beyond"));
     expect(beyond.status).toBe(416);
     expect(blobGets(mark)).toBe(1);
+  }, 120_000);
+
+  it("keep clients waiting for a slow fill past limits.idleTimeout (TLS and plain listeners); idle connections still close", async () => {
+    const mark = net.hubProxy.mark();
+    // About 6 s for the fill: three idle timeouts of waiting with nothing sent.
+    net.hubProxy.setRule(slowLayer.digest, { kind: "slow", bytesPerSecond: Math.ceil(slowLayer.size / 6) });
+    try {
+      const start = Math.floor(slowLayer.size / 3);
+      const ranges = [0, 5_000_000, 10_000_000].map((s) => ({ start: start + s, end: start + s + 65_535 }));
+      const t0 = Date.now();
+      const results = await Promise.all(
+        (["--http1.1", "--http2", "plain"] as const).map((http, i) => {
+          const r = ranges[i] as { start: number; end: number };
+          return rangedCurl(http, `bytes=${r.start}-${r.end}`, join(tmp.path, `slow${i}`), slowLayer.digest);
+        }),
+      );
+      const waitedMs = Date.now() - t0;
+      expect(waitedMs, "the fill was slow").toBeGreaterThan(3 * IDLE_TIMEOUT_MS - 1000);
+      results.forEach((res, i) => {
+        const r = ranges[i] as { start: number; end: number };
+        expect(res.code, `client ${i} (${res.version})`).toBe(0);
+        expect(res.status, `client ${i}`).toBe(206);
+        expect(res.body.equals(slowLayer.bytes.subarray(r.start, r.end + 1)), `client ${i} bytes`).toBe(true);
+      });
+      expect(
+        net.hubProxy.count(
+          { method: "GET", status: 200, path: `/v2/${REPO}/blobs/${slowLayer.digest}` },
+          mark,
+        ),
+      ).toBe(1);
+    } finally {
+      net.hubProxy.clear();
+    }
+
+    // HTTP/1.1 keep-alive after one request, and an HTTP/2 session: both closed by wharf when idle.
+    const ca = await readFile(caFile);
+    const sock = tlsConnect({ host: wharfIp, port: 443, servername: HUB, ca });
+    await new Promise((r) => sock.once("secureConnect", r));
+    sock.write(`GET /v2/ HTTP/1.1\r\nHost: ${HUB}\r\n\r\n`);
+    let answer = "";
+    sock.on("data", (d: Buffer) => {
+      answer += d.toString();
+    });
+    const h1Start = Date.now();
+    await new Promise((r) => sock.once("close", r));
+    expect(answer).toMatch(/^HTTP\/1\.1 (200|401)/);
+    const h1IdleMs = Date.now() - h1Start;
+    const session = h2connect(`https://${HUB}`, {
+      createConnection: () =>
+        tlsConnect({ host: wharfIp, port: 443, servername: HUB, ca, ALPNProtocols: ["h2"] }),
+    });
+    const h2Errors: Error[] = [];
+    session.on("error", (e) => h2Errors.push(e));
+    await new Promise((r) => session.once("remoteSettings", r));
+    const h2Start = Date.now();
+    await new Promise((r) => session.once("close", r));
+    const h2IdleMs = Date.now() - h2Start;
+    expect(h2Errors).toEqual([]);
+    for (const [what, ms] of [
+      ["HTTP/1.1", h1IdleMs],
+      ["HTTP/2", h2IdleMs],
+    ] as const) {
+      expect(ms, what).toBeGreaterThan(IDLE_TIMEOUT_MS - 500);
+      expect(ms, what).toBeLessThan(IDLE_TIMEOUT_MS + 3000);
+    }
   }, 120_000);
 });

@@ -8,13 +8,13 @@ import { join } from "node:path";
 import { serve } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isWharfError } from "../../common/errors.ts";
 import { htpasswd } from "../../gateway/access/access.test-support.ts";
 import { type Action, TOKEN_PATH } from "../../gateway/access/authenticator.ts";
 import {
   type ClosableAuthenticator,
   createAuthenticator,
 } from "../../gateway/access/create-authenticator.ts";
-import { isWharfError } from "../../gateway/errors.ts";
 import { silentLogger } from "../../gateway/log.ts";
 import { parseWwwAuthenticate } from "../../gateway/oci/www-authenticate.ts";
 import { loopbackIp } from "../support/ports.ts";

@@ -4,14 +4,18 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
-import { freePort, loopbackIp } from "../support/ports.ts";
+import {
+  HUB,
+  hubGatewayConfig,
+  type LoopbackInternet,
+  startLoopbackInternet,
+} from "../support/loopback-internet.ts";
+import { loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
 import { createSandbox } from "../support/sandbox.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
-const HUB = "registry-1.docker.io";
 const PATH = "/v2/library/busybox/manifests/latest";
 const ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 
@@ -25,14 +29,11 @@ beforeAll(async () => {
   net = await startLoopbackInternet({ push: ["busybox"] });
   wharfIp = loopbackIp();
   wharf = await startWharf({
-    config: {
+    config: await hubGatewayConfig(net, {
+      ip: wharfIp,
       dataDir: join(tmp.path, "data"),
-      listen: { http: `${wharfIp}:5000`, https: `${wharfIp}:443`, dns: null, admin: null },
-      upstreamCaFile: net.ca.caCert,
-      upstreamDns: `127.0.0.1:${await freePort()}`,
-      cache: { prefetch: 0 },
-      registries: { "docker.io": { upstream: net.hubProxy.url, aliases: [HUB], tagTtl: 0 } },
-    },
+      registry: { tagTtl: 0 },
+    }),
   });
   const first = await fetch(`${wharf.httpUrl}${PATH}?ns=docker.io`, { headers: { accept: ACCEPT } });
   expect(first.status).toBe(200);

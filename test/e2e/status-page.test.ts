@@ -25,8 +25,11 @@ import { formatBytes } from "../../gateway/config/units.ts";
 import { createRegistryApp } from "../../gateway/http/registry-app.ts";
 import { RegistryRouter } from "../../gateway/http/registry-router.ts";
 import { silentLogger } from "../../gateway/log.ts";
+import { ProxyRegistry } from "../../gateway/registry/proxy-registry.ts";
 import { buildBackends } from "../../gateway/server/build-backends.ts";
 import { createUpstreamDispatcher } from "../../gateway/upstream/dispatcher.ts";
+import type { UpstreamClient } from "../../gateway/upstream/upstream-client.ts";
+import { startUpstreamProbes, type UpstreamProbes } from "../../gateway/upstream/upstream-probe.ts";
 import { UpstreamResolver } from "../../gateway/upstream/upstream-resolver.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
@@ -59,6 +62,9 @@ describe("status page", () => {
   const ip = loopbackIp();
   let dir: string;
   let upstream: UpstreamRegistry | undefined;
+  /** quay.io's own upstream, stopped once its image is cached. */
+  let quayUpstream: UpstreamRegistry | undefined;
+  let probes: UpstreamProbes | undefined;
   let opened: OpenedCache | undefined;
   let gateway: Server | undefined;
   let admin: Server | undefined;
@@ -75,6 +81,8 @@ describe("status page", () => {
     const up = `${ip}:${upstream.port}`;
     await pushLayout("busybox", `${up}/library/busybox:1`, { certDir: pki.certDir });
     await pushLayout("multi", `${up}/acme/multi:1`, { certDir: pki.certDir });
+    quayUpstream = await startUpstreamRegistry({ host: ip, port: 0, cert: pki.cert, key: pki.key });
+    await pushLayout("busybox", `${ip}:${quayUpstream.port}/acme/tools:1`, { certDir: pki.certDir });
 
     const dataDir = join(dir, "data");
     const { config, ...loaded } = buildConfig({
@@ -87,6 +95,8 @@ describe("status page", () => {
         "ghcr.io": { upstream: upstream.url },
         // nothing listens there: its breaker opens after three failures
         "registry.gitlab.com": { upstream: `https://${ip}:${await freePort(ip)}` },
+        // its layers are docker.io's busybox, already cached: only its manifests come from upstream
+        "quay.io": { upstream: quayUpstream.url },
       },
     });
     await mkdir(dataDir, { recursive: true });
@@ -103,6 +113,15 @@ describe("status page", () => {
       rateLimits,
       log: silentLogger,
       userAgent: "wharf-test",
+    });
+    // The periodic /v2/ probe as startWharf runs it, with a short interval.
+    probes = startUpstreamProbes({
+      upstreams: [...backends.values()].flatMap((b): UpstreamClient[] =>
+        b instanceof ProxyRegistry ? [b.upstream] : [],
+      ),
+      intervalMs: 2000,
+      timeoutMs: 5000,
+      log: silentLogger,
     });
     const addresses: Record<string, string> = {};
     const endpoint = createAdminEndpoint({
@@ -147,6 +166,10 @@ describe("status page", () => {
     expect((await fetch(`http://${mirror}/v2/library/nope/manifests/1`)).status).toBe(404);
     for (let i = 0; i < 3; i++)
       expect((await fetch(`http://${mirror}/v2/registry.gitlab.com/acme/app/manifests/1`)).status).toBe(502);
+    // quay.io: pulled once, then its upstream goes away; the next pull is served from cache alone.
+    await runSkopeo([...insecure, `docker://${mirror}/quay.io/acme/tools:1`, `dir:${join(dir, "q1")}`]);
+    await quayUpstream.stop();
+    await runSkopeo([...insecure, `docker://${mirror}/quay.io/acme/tools:1`, `dir:${join(dir, "q2")}`]);
     // Docker Hub's allowance headers as the upstream client sees them ("100;w=21600").
     rateLimits.record("docker.io", undefined, { limit: "100;w=21600", remaining: "97;w=21600" });
 
@@ -169,6 +192,7 @@ describe("status page", () => {
   }, 240_000);
 
   afterAll(async () => {
+    probes?.stop();
     await browser?.close();
     await new Promise((r) => (admin ? admin.close(r) : r(undefined)));
     gateway?.closeAllConnections();
@@ -176,6 +200,7 @@ describe("status page", () => {
     for (const c of closers.reverse()) await c();
     opened?.close();
     await upstream?.stop();
+    await quayUpstream?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -222,7 +247,8 @@ describe("status page", () => {
       expect(await text(`bytes-saved-${r.name}`)).toBe(formatBytes(r.bytesSaved));
       expect(await value(`bytes-upstream-${r.name}`)).toBe(String(r.bytesFetchedUpstream));
       expect(await value(`requests-${r.name}`)).toBe(String(r.requests));
-      expect(await value(`breaker-${r.name}`)).toBe(r.upstream?.breaker);
+      // quay.io's upstream is gone: the probes move its breaker while this runs
+      if (r.name !== "quay.io") expect(await value(`breaker-${r.name}`)).toBe(r.upstream?.breaker);
     }
     expect(await text("ratelimit-docker.io")).toBe("97 / 100 (anonymous)");
     expect(await text("ratelimit-ghcr.io")).toBe("—");
@@ -255,6 +281,48 @@ describe("status page", () => {
 
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, "status-page.png"), fullPage: true });
+    await page.context().close();
+  });
+
+  test("an upstream that went away shows as unreachable while its pulls are served from cache", async () => {
+    const s0 = await status();
+    const quay = s0.registries.find((r) => r.name === "quay.io");
+    // Only manifests came from quay.io's upstream (the layers were docker.io's): they count as fetched.
+    expect(quay?.misses).toBeGreaterThan(0);
+    expect(quay?.bytesFetchedUpstream).toBeGreaterThan(0);
+    expect(quay?.hits).toBeGreaterThan(0);
+    // The second pull never asked upstream, so no request failed: only the probe can notice (the
+    // breaker, fed by the probe too, may open after three of them).
+    expect(quay?.errors).toBe(0);
+    await expect
+      .poll(
+        async () => (await status()).registries.find((r) => r.name === "quay.io")?.upstream?.reachability,
+        {
+          timeout: 15_000,
+        },
+      )
+      .toBe("unreachable");
+    const s = await status();
+    const down = s.registries.find((r) => r.name === "quay.io")?.upstream;
+    expect(down?.unreachableSince).toBeTruthy();
+    expect(down?.lastSuccessAt).toBeTruthy();
+    expect(down?.lastError).toContain("ECONNREFUSED");
+    expect(s.registries.find((r) => r.name === "docker.io")?.upstream?.reachability).toBe("reachable");
+
+    const { page } = await openPage("light");
+    const text = (id: string) => page.locator(`[data-testid="${id}"]`).textContent();
+    expect(["upstream unreachable", "paused after errors", "recovering"]).toContain(
+      await text("breaker-quay.io"),
+    );
+    expect(await text("upstream-down-quay.io")).toMatch(/^Serving from cache; upstream unreachable since /);
+    expect(await page.locator('[data-testid="upstream-down-quay.io"]').getAttribute("data-value")).toBe(
+      down?.unreachableSince,
+    );
+    expect(await text("breaker-docker.io")).toBe("healthy");
+    expect(await text("bytes-upstream-quay.io")).toBe(
+      formatBytes(down ? (s.registries.find((r) => r.name === "quay.io")?.bytesFetchedUpstream ?? 0) : 0),
+    );
+    await page.screenshot({ path: join(ARTIFACTS, "status-page-upstream-down.png"), fullPage: true });
     await page.context().close();
   });
 

@@ -2,7 +2,7 @@
 // whole suite stays fast; `npm run fuzz` sets FUZZ_RUNS to run every property that many times
 // (and scales the DNS fuzzer's packet count with it).
 import { expect } from "vitest";
-import { WharfError } from "../../gateway/errors.ts";
+import { WharfError } from "../../common/errors.ts";
 
 const fromEnv = Number(process.env.FUZZ_RUNS);
 

@@ -4,12 +4,10 @@
 // a request that also carries an Authorization header is refused (400): that proves a client
 // dropped the registry's Authorization on the cross-host redirect.
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { type Dispatcher, request } from "undici";
+import { startHttpsTestServer } from "./https-test-server.ts";
 
 export interface CdnRequest {
   method: string;
@@ -84,14 +82,8 @@ export async function startBlobCdn(o: BlobCdnOptions): Promise<BlobCdn> {
     await pipeline(up.body, res);
   };
 
-  const server = createServer({ cert: readFileSync(o.cert), key: readFileSync(o.key) }, (req, res) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(o.port ?? 0, o.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const server = await startHttpsTestServer({ ...o, port: o.port ?? 0 }, handle);
+  const port = server.port;
   const name = o.name ?? o.host;
   const url = `https://${name.includes(":") ? `[${name}]` : name}:${port}`;
   return {
@@ -103,10 +95,6 @@ export async function startBlobCdn(o: BlobCdnOptions): Promise<BlobCdn> {
       const digest = new URL(source).pathname.split("/").pop() ?? "blob";
       return `${url}/l/${id}/${digest}`;
     },
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    stop: () => server.stop(),
   };
 }

@@ -140,9 +140,14 @@ export interface DigResult {
 }
 
 /** Runs dig against 127.0.0.1:port (one try, 3 s): `dig(port, "ghcr.io", "A", "+tcp")`. */
-export async function dig(port: number, ...args: string[]): Promise<DigResult> {
+export function dig(port: number, ...args: string[]): Promise<DigResult> {
+  return digAt("127.0.0.1", port, ...args);
+}
+
+/** Runs dig against host:port, a loopback address (one try, 3 s). */
+export async function digAt(host: string, port: number, ...args: string[]): Promise<DigResult> {
   const binary = await ensureTool("dig", "dnsutils");
-  const { stdout } = await run(binary, ["@127.0.0.1", "-p", String(port), "+time=3", "+tries=1", ...args], {
+  const { stdout } = await run(binary, [`@${host}`, "-p", String(port), "+time=3", "+tries=1", ...args], {
     timeout: 15_000,
   }).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? "" }));
   const status = /status: (\w+)/.exec(stdout)?.[1] ?? "NO-ANSWER";

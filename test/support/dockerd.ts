@@ -20,6 +20,11 @@ export interface DockerdOptions {
   daemonJson?: Record<string, unknown>;
   hosts?: Record<string, string>;
   storageDriver?: "overlay2" | "vfs";
+  /**
+   * Give containers networks (a bridge, iptables NAT out of the namespace), as compose and swarm
+   * need; the addresses go into daemon.json (bip, default-address-pools). Default: no bridge.
+   */
+  containerNetworks?: boolean;
 }
 
 export interface DockerCommandOptions extends RunOptions {
@@ -41,7 +46,7 @@ const REGISTRY_NAMES = ["registry-1.docker.io", "docker.io", "ghcr.io", "registr
 
 // bash stays the parent of both daemons, so it reaps them (PID 1 here reaps orphans late, if at
 // all) and a SIGTERM to it stops dockerd first, then containerd (testbed.md §6, "Stop").
-function innerScript(d: string, storageDriver: string, caFile: string): string {
+function innerScript(d: string, storageDriver: string, caFile: string, networks: boolean): string {
   const q = shQuote;
   const sock = join(d, "ctd", "containerd.sock");
   return `set -e
@@ -53,7 +58,7 @@ CTD=$!
 for i in $(seq 1 100); do [ -S ${q(sock)} ] && break; sleep 0.1; done
 setpriv --pdeathsig TERM -- dockerd --containerd ${q(sock)} -H ${q(`unix://${join(d, "docker.sock")}`)} \\
   --data-root ${q(join(d, "data"))} --exec-root ${q(join(d, "exec"))} --pidfile ${q(join(d, "dockerd.pid"))} \\
-  --iptables=false --ip6tables=false --bridge=none --ip-masq=false \\
+  ${networks ? "--iptables=true" : "--iptables=false --ip6tables=false --bridge=none --ip-masq=false"} \\
   --storage-driver=${storageDriver} --config-file /etc/docker/daemon.json &
 DOCKERD=$!
 set +e
@@ -79,7 +84,10 @@ export async function startDockerd(topology: Topology, ns: string, o: DockerdOpt
     `version = 2\nroot = "${ctd}/root"\nstate = "${ctd}/state"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n` +
       `[grpc]\n  address = "${ctd}/containerd.sock"\n[plugins."io.containerd.internal.v1.opt"]\n  path = "${ctd}/opt"\n`,
   );
-  await writeFile(join(d, "inner.sh"), innerScript(d, o.storageDriver ?? "overlay2", o.caFile));
+  await writeFile(
+    join(d, "inner.sh"),
+    innerScript(d, o.storageDriver ?? "overlay2", o.caFile, o.containerNetworks === true),
+  );
   const log = join(d, "dockerd.log");
   const dockerHost = `unix://${join(d, "docker.sock")}`;
   const env = { DOCKER_HOST: dockerHost, DOCKER_CONFIG: join(d, "cli") };

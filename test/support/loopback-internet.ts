@@ -6,7 +6,7 @@
 // - the test images pushed: hub library/{busybox:latest, multi:1, big:latest},
 //   ghcr acme/public:1 and private/app:1.
 import { join } from "node:path";
-import { loopbackIp } from "./ports.ts";
+import { freePort, loopbackIp } from "./ports.ts";
 import { pushLayout } from "./skopeo.ts";
 import { startTamperProxy, type TamperProxy } from "./tamper-proxy.ts";
 import { makeTempDir, type TempDir } from "./temp-dir.ts";
@@ -16,6 +16,8 @@ import { startUpstreamRegistry, type UpstreamRegistry } from "./upstream-registr
 
 export const PRIVATE_USER = "alice";
 export const PRIVATE_PASSWORD = "s3cret-for-tests-only";
+/** Docker Hub's registry name, which wharf's TLS gateway answers for in hubGatewayConfig. */
+export const HUB = "registry-1.docker.io";
 
 export interface LoopbackInternet {
   ca: TestCa;
@@ -102,4 +104,24 @@ export async function startLoopbackInternet(
     await stop();
     throw e;
   }
+}
+
+/**
+ * Config for a wharf on `ip` standing in for Docker Hub: TLS gateway on :443 (alias HUB) and plain
+ * HTTP on :5000, upstream the hub's tamper proxy, no prefetch, DNS and admin off. `registry` adds to
+ * the docker.io registry's settings, `config` to the top level.
+ */
+export async function hubGatewayConfig(
+  net: LoopbackInternet,
+  o: { ip: string; dataDir: string; registry?: Record<string, unknown>; config?: Record<string, unknown> },
+): Promise<Record<string, unknown>> {
+  return {
+    dataDir: o.dataDir,
+    listen: { http: `${o.ip}:5000`, https: `${o.ip}:443`, dns: null, admin: null },
+    upstreamCaFile: net.ca.caCert,
+    upstreamDns: `127.0.0.1:${await freePort()}`,
+    cache: { prefetch: 0 },
+    registries: { "docker.io": { upstream: net.hubProxy.url, aliases: [HUB], ...o.registry } },
+    ...o.config,
+  };
 }

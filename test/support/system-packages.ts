@@ -27,6 +27,8 @@ export const REQUIRED_BINARIES: Readonly<Record<string, string>> = {
   curl: "curl",
   "docker-compose": "docker-compose",
   chromium: "chromium",
+  mmdebstrap: "mmdebstrap",
+  script: "bsdutils",
 };
 
 /** Install these together, so that apt resolves them in one transaction. */
@@ -47,6 +49,7 @@ export const PACKAGES = [
   "curl",
   "docker-compose",
   "chromium",
+  "mmdebstrap",
 ];
 
 const SYSTEM_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];

@@ -2,16 +2,15 @@
 // registry and passes the answers through, unless a rule for the requested digest (or "*")
 // says to corrupt the body (same length), truncate it (half, then a dropped connection),
 // redirect to a CDN that refuses Authorization headers, answer with a status (503, 429 +
-// Retry-After…), or delay. Counts what it saw, like the registries' access logs.
+// Retry-After…), delay before the headers, or send the body slowly. Counts what it saw, like the registries' access logs.
 import { readFileSync } from "node:fs";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
-import { createServer } from "node:https";
-import type { AddressInfo } from "node:net";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Agent, request } from "undici";
 import { type LoggedRequest, matchesFilter, type RequestFilter } from "./access-log.ts";
 import { type BlobCdn, startBlobCdn } from "./blob-cdn.ts";
+import { startHttpsTestServer } from "./https-test-server.ts";
 
 export type TamperRule = (
   | { kind: "corrupt" }
@@ -19,12 +18,14 @@ export type TamperRule = (
   | { kind: "redirect" }
   | { kind: "status"; status: number; headers?: Record<string, string>; body?: string }
   | { kind: "delay"; ms: number }
+  /** Pass the body through at about this rate, in chunks of at most 64 KiB (a slow link). */
+  | { kind: "slow"; bytesPerSecond: number }
   /** Pass through, adding these response headers (Docker Hub's ratelimit-* for example). */
   | { kind: "headers"; headers: Record<string, string> }
 ) & {
   /** Apply this many times, then pass through again; default: until cleared. */
   times?: number;
-  /** Default GET for corrupt/truncate/redirect, every method for status/delay. */
+  /** Default GET for corrupt/truncate/redirect/slow, every method for status/delay. */
   methods?: string[];
 };
 
@@ -76,6 +77,24 @@ function forwardHeaders(h: IncomingHttpHeaders): Record<string, string | string[
   for (const [k, v] of Object.entries(h))
     if (v !== undefined && !HOP_BY_HOP.has(k) && !k.startsWith("proxy-")) out[k] = v;
   return out;
+}
+
+/** Lets bytes through at `bytesPerSecond`, each chunk waiting until the rate allows it. */
+function throttle(bytesPerSecond: number): Transform {
+  const started = Date.now();
+  let sent = 0;
+  return new Transform({
+    async transform(chunk: Buffer, _enc, done) {
+      for (let at = 0; at < chunk.length; at += 65_536) {
+        const part = chunk.subarray(at, at + 65_536);
+        sent += part.length;
+        const due = started + (sent / bytesPerSecond) * 1000;
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+        this.push(part);
+      }
+      done();
+    },
+  });
 }
 
 /** Flips every bit of the byte at `offset`: same length, different digest. */
@@ -175,6 +194,8 @@ export async function startTamperProxy(o: TamperProxyOptions): Promise<TamperPro
     const length = Number(up.headers["content-length"] ?? Number.NaN);
     if (rule?.kind === "corrupt" && ok) {
       await pipeline(up.body, flipByte(Number.isFinite(length) ? Math.floor(length / 2) : 0), res);
+    } else if (rule?.kind === "slow" && ok) {
+      await pipeline(up.body, throttle(rule.bytesPerSecond), res);
     } else if (rule?.kind === "truncate" && ok) {
       const half = Number.isFinite(length) ? Math.floor(length / 2) : 1;
       let sent = 0;
@@ -191,14 +212,8 @@ export async function startTamperProxy(o: TamperProxyOptions): Promise<TamperPro
     }
   };
 
-  const server = createServer({ cert: readFileSync(o.cert), key: readFileSync(o.key) }, (req, res) => {
-    handle(req, res).catch(() => res.destroy());
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(o.port ?? 443, o.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const server = await startHttpsTestServer({ ...o, port: o.port ?? 443 }, handle);
+  const port = server.port;
   origin = `https://${o.host.includes(":") ? `[${o.host}]` : o.host}:${port}`;
   return {
     url: origin,
@@ -211,10 +226,7 @@ export async function startTamperProxy(o: TamperProxyOptions): Promise<TamperPro
     },
     clear: () => rules.clear(),
     stop: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await server.stop();
       await cdn.stop();
       await agent.destroy();
     },

@@ -63,7 +63,7 @@ describe("hosted registry crash safety", () => {
     const { reg, cache, db } = await openHosted(tmp.path);
     const context = `kill delays ${delays.join(",")} ms, ${pushes} complete pushes`;
 
-    const verified = await verifyBlobs(cache, tmp.path);
+    const verified = await verifyBlobs(cache);
     expect(verified.quarantined, context).toEqual([]);
     expect(verified.checked, context).toBeGreaterThan(0);
 

@@ -2,7 +2,7 @@
 // "Pushing Manifests"; OCI image spec, "Image Manifest" and "Image Index"; Docker image manifest
 // v2 schema 2): JSON, a known media type that agrees with Content-Type and the body's own
 // `mediaType`, and well-formed descriptors. Existence of what it names is checked by the caller.
-import { WharfError } from "../../errors.ts";
+import { WharfError } from "../../../common/errors.ts";
 import { type Digest, parseDigest } from "../../oci/digest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../../oci/media-types.ts";
 

@@ -4,8 +4,8 @@
 // first re-checks the files (a concurrent gc may have taken them): after a crash at any point a
 // tag names a stored manifest and a manifest names stored blobs.
 import { existsSync } from "node:fs";
+import { WharfError } from "../../../common/errors.ts";
 import type { ContentCache } from "../../cache/content-cache.ts";
-import { WharfError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { type Digest, digestOf, parseDigest, sha256Digest } from "../../oci/digest.ts";
 import type { Reference } from "../../oci/reference.ts";

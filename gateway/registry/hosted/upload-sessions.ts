@@ -9,7 +9,7 @@ import { mkdir, open, readFile, rename, rm, stat, truncate, writeFile } from "no
 import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { WharfError } from "../../errors.ts";
+import { WharfError } from "../../../common/errors.ts";
 import { type Digest, digestHasher } from "../../oci/digest.ts";
 import type { ChunkInfo, UploadState } from "../registry.ts";
 

@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   OFFLINE: { status: 503, oci: "UNAVAILABLE" },
   // Operator-facing errors.
   CONFIG_INVALID: { status: 500, oci: "UNKNOWN" },
+  // A one-shot command found no CA where the configuration says: only `wharf serve` creates it.
+  CA_MISSING: { status: 500, oci: "UNKNOWN" },
   STORE_UNAVAILABLE: { status: 503, oci: "UNAVAILABLE" },
   INTERNAL: { status: 500, oci: "UNKNOWN" },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,6 +1,6 @@
 // Binds a server and reports a clear error (address in use, permission) instead of a stack trace.
 import type { AddressInfo, Server } from "node:net";
-import { WharfError } from "../errors.ts";
+import { WharfError } from "./errors.ts";
 
 export function listenOn(server: Server, host: string, port: number, what: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
