@@ -276,12 +276,14 @@ export class ContentCache {
   /**
    * Serves a verified manifest from memory at once and stores it in the background: the client
    * need not wait for the fsync (tens of milliseconds on a busy disk). Until the file is in place
-   * the memory copy answers; after a crash the tag is simply fetched again.
+   * the memory copy answers; after a crash the tag is simply fetched again. The promise settles
+   * once the manifest is stored (in the shared store too), or storing failed; it never rejects.
    */
-  putManifestSoon(d: Digest, body: Buffer, mediaType: string): void {
+  putManifestSoon(d: Digest, body: Buffer, mediaType: string): Promise<void> {
     this.#forget(d.value);
     this.#remember(d.value, { body, mediaType });
-    this.putManifest(d, body, mediaType).catch((e: Error) =>
+    // settles (never rejects) once stored, or once storing failed: what waits on it is best effort
+    return this.putManifest(d, body, mediaType).catch((e: Error) =>
       this.#log.warn({ digest: d.value, err: e.message }, "could not store manifest; serving it from memory"),
     );
   }

@@ -23,6 +23,8 @@ export interface LoadedConfig {
   adminToken: Secret | null;
   /** storage.s3 access and secret key (Env or File), resolved likewise; null: not s3 or not resolved. */
   storageCredentials: StorageCredentials | null;
+  /** storage.postgres's connection URL (urlEnv or urlFile), resolved like the keys; null: none. */
+  metadataUrl: Secret | null;
 }
 
 export interface StorageCredentials {
@@ -118,26 +120,47 @@ export function buildConfig(
   const storageCredentials =
     (opts.storageCredentials ?? opts.credentials) !== false && config.storage.s3
       ? {
-          accessKeyId: resolveStorageSecret("accessKey", config.storage.s3, env),
-          secretAccessKey: resolveStorageSecret("secretKey", config.storage.s3, env),
+          accessKeyId: resolveStorageSecret(
+            "storage.s3.accessKey",
+            config.storage.s3.accessKeyEnv,
+            config.storage.s3.accessKeyFile,
+            env,
+          ),
+          secretAccessKey: resolveStorageSecret(
+            "storage.s3.secretKey",
+            config.storage.s3.secretKeyEnv,
+            config.storage.s3.secretKeyFile,
+            env,
+          ),
         }
+      : null;
+  const pgConfig = config.storage.postgres;
+  const metadataUrl =
+    (opts.storageCredentials ?? opts.credentials) !== false && pgConfig
+      ? resolveStorageSecret("storage.postgres.url", pgConfig.urlEnv, pgConfig.urlFile, env)
       : null;
   config.dataDir = resolve(config.dataDir);
   if (config.access?.htpasswd) config.access.htpasswd = resolve(config.access.htpasswd);
-  return { config: deepFreeze(config), credentials, source, adminToken, storageCredentials };
+  return {
+    config: deepFreeze(config),
+    credentials,
+    source,
+    adminToken,
+    storageCredentials,
+    metadataUrl,
+  };
 }
 
-/** storage.s3.<what>Env or <what>File; the error names the key, never the value. */
+/** <key>Env or <key>File of a storage secret; the error names the key, never the value. */
 function resolveStorageSecret(
-  what: "accessKey" | "secretKey",
-  s3: Partial<Record<`${typeof what}${"Env" | "File"}`, string>>,
+  key: string,
+  envName: string | undefined,
+  file: string | undefined,
   env: Record<string, string | undefined>,
 ): Secret {
-  const envName = s3[`${what}Env`];
-  const file = s3[`${what}File`];
   if (envName) {
     const value = env[envName];
-    if (!value) throw configError(`storage.s3.${what}Env: environment variable ${envName} is not set`);
+    if (!value) throw configError(`${key}Env: environment variable ${envName} is not set`);
     return new Secret(value);
   }
   let value = "";
@@ -145,9 +168,9 @@ function resolveStorageSecret(
     value = readFileSync(file ?? "", "utf8").trim();
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "error";
-    throw configError(`storage.s3.${what}File: cannot read ${file} (${code})`);
+    throw configError(`${key}File: cannot read ${file} (${code})`);
   }
-  if (!value) throw configError(`storage.s3.${what}File: ${file} is empty`);
+  if (!value) throw configError(`${key}File: ${file} is empty`);
   return new Secret(value);
 }
 

@@ -84,4 +84,27 @@ describe("storage config", () => {
     });
     expect(verify.storageCredentials?.secretAccessKey.reveal()).toBe("b");
   });
+
+  it("storage.postgres: the URL from an environment variable or a file, never shown; only with s3", () => {
+    const withPg = (pg: Record<string, unknown>) => ({ storage: { ...s3().storage, postgres: pg } });
+    const url = "postgres://wharf:pg-secret-pw@db.internal/wharf";
+    const loaded = buildConfig(withPg({ urlEnv: "DB" }), { AK: "a", SK: "b", DB: url });
+    expect(loaded.metadataUrl?.reveal()).toBe(url);
+    expect(JSON.stringify(loaded) + inspect(loaded, { depth: 9 })).not.toContain("pg-secret-pw");
+    const dir = mkdtempSync(join(tmpdir(), "wharf-pg-url-"));
+    writeFileSync(join(dir, "url"), `${url}\n`);
+    expect(
+      buildConfig(withPg({ urlFile: join(dir, "url") }), { AK: "a", SK: "b" }).metadataUrl?.reveal(),
+    ).toBe(url);
+    expect(message(() => buildConfig(withPg({ urlEnv: "DB" }), { AK: "a", SK: "b" }))).toBe(
+      "storage.postgres.urlEnv: environment variable DB is not set",
+    );
+    expect(message(() => buildConfig(withPg({}), {}))).toMatch(
+      /storage\.postgres: give exactly one of urlEnv or urlFile/,
+    );
+    expect(message(() => buildConfig({ storage: { postgres: { urlEnv: "DB" } } }, { DB: url }))).toMatch(
+      /storage.*needs storage\.kind "s3"/,
+    );
+    expect(buildConfig(withPg({ urlEnv: "DB" }), {}, "t", { credentials: false }).metadataUrl).toBeNull();
+  });
 });

@@ -46,15 +46,31 @@ const s3 = z
     message: "give exactly one of secretKeyEnv or secretKeyFile",
   });
 
+/** The PostgreSQL database replicas share their metadata in; the URL holds a password, so it is named. */
+const postgres = z
+  .strictObject({
+    /** A postgres:// connection URL, from an environment variable or a file. */
+    urlEnv: z.string().min(1).optional(),
+    urlFile: z.string().min(1).optional(),
+  })
+  .refine((p) => (p.urlEnv === undefined) !== (p.urlFile === undefined), {
+    message: "give exactly one of urlEnv or urlFile",
+  });
+
 export const storageSchema = z
   .strictObject({
     kind: z.enum(["filesystem", "s3"]).prefault("filesystem"),
     s3: s3.optional(),
+    postgres: postgres.optional(),
   })
   .prefault({})
   .refine((s) => s.kind !== "s3" || s.s3 !== undefined, {
     message: 'storage.kind "s3" needs storage.s3 (endpoint, bucket, credentials)',
+  })
+  .refine((s) => s.postgres === undefined || s.kind === "s3", {
+    message: 'storage.postgres shares metadata between replicas of one bucket: it needs storage.kind "s3"',
   });
 
 export type StorageConfig = z.output<typeof storageSchema>;
 export type S3StorageConfig = NonNullable<StorageConfig["s3"]>;
+export type PostgresStorageConfig = NonNullable<StorageConfig["postgres"]>;

@@ -11,6 +11,7 @@ import { fillFileBody } from "../cache/fill-body.ts";
 import { PrefetchPlanner } from "../cache/prefetch-planner.ts";
 import type { PrefetchQueue } from "../cache/prefetch-queue.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
+import { ReplicaTags } from "../cache/replica-tags.ts";
 import { RepoLinks } from "../cache/repo-links.ts";
 import { SingleFlight } from "../cache/single-flight.ts";
 import { TagPolicy } from "../cache/tag-policy.ts";
@@ -20,6 +21,7 @@ import { resolveRange } from "../oci/byte-range.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { acceptsManifest, declaredMediaType } from "../oci/media-types.ts";
 import type { Reference } from "../oci/reference.ts";
+import type { SharedTags } from "../store/shared-tags-api.ts";
 import {
   type RemoteManifest,
   type RemoteRegistry,
@@ -43,6 +45,8 @@ export interface ProxyRegistryDeps {
   log: Logger;
   /** Fetches the blobs of image manifests fetched from upstream ahead of the client (cache.prefetch). */
   prefetch?: PrefetchQueue;
+  /** The tags of every replica of the bucket (storage.postgres); none: this node's own only. */
+  sharedTags?: SharedTags;
   now?: () => number;
 }
 
@@ -69,6 +73,9 @@ export class ProxyRegistry implements Registry {
   readonly #revalidations = new SingleFlight<Found>();
   readonly #prefetch: PrefetchPlanner | undefined;
   readonly #links: RepoLinks;
+  readonly #replicaTags: ReplicaTags | undefined;
+  /** Manifests on their way into the (shared) store: a tag is shared only once its manifest is there. */
+  readonly #storing = new Map<string, Promise<void>>();
   /**
    * A digest that answers for `repository:tag` instead of upstream (the managed mirror's
    * serveUpstreamName: pins and rollbacks reach clients pulling the upstream name). Must be cheap:
@@ -86,6 +93,7 @@ export class ProxyRegistry implements Registry {
     this.policy = new TagPolicy(deps.config);
     this.#now = deps.now ?? Date.now;
     const cache = deps.cache;
+    this.#replicaTags = deps.sharedTags && new ReplicaTags(deps.name, deps.sharedTags, cache.db, deps.log);
     this.#links = new RepoLinks(cache.db, this.#now);
     this.#prefetch =
       deps.prefetch &&
@@ -157,8 +165,22 @@ export class ProxyRegistry implements Registry {
       const m = await this.#loadManifest(parseDigest(override.digest), override.mediaType);
       if (m) return { manifest: m, outcome: "hit" };
     }
-    const rec = this.#d.cache.db.getTag(this.name, repository, tag);
-    const local = rec ? await this.#loadManifest(parseDigest(rec.digest), rec.mediaType) : undefined;
+    let rec = this.#d.cache.db.getTag(this.name, repository, tag);
+    let local = rec ? await this.#loadManifest(parseDigest(rec.digest), rec.mediaType) : undefined;
+    if (
+      this.#replicaTags &&
+      !this.offline &&
+      !(rec && local && this.policy.isFresh(repository, rec.checkedAt, this.#now()))
+    ) {
+      // missing or stale here: another replica may have asked upstream since
+      const shared = await this.#replicaTags.newer(repository, tag, local && rec);
+      const m = shared && (await this.#loadManifest(parseDigest(shared.digest), shared.mediaType));
+      if (shared && m) {
+        this.#replicaTags.adopt(shared);
+        rec = shared;
+        local = m;
+      }
+    }
     if (rec && local) {
       if (this.offline || this.policy.isFresh(repository, rec.checkedAt, this.#now()))
         return { manifest: local, outcome: "hit" };
@@ -181,7 +203,7 @@ export class ProxyRegistry implements Registry {
     // tag is recorded for the next client.
     const { result, joined } = this.#fetchManifest(repository, tag, undefined);
     const manifest = await result;
-    this.#recordTag(repository, tag, manifest);
+    await this.#recordTag(repository, tag, manifest);
     return { manifest, outcome: joined ? "coalesced" : "miss" };
   }
 
@@ -191,7 +213,9 @@ export class ProxyRegistry implements Registry {
     try {
       const current = await this.remote.headManifest(repository, tag);
       if (current === cached) {
-        db.markTagChecked(this.name, repository, tag, this.#now());
+        const now = this.#now();
+        db.markTagChecked(this.name, repository, tag, now);
+        await this.#replicaTags?.checked(repository, tag, cached, now);
         return { manifest: local, outcome: "revalidated" };
       }
       const manifest = await this.#fetchManifest(
@@ -199,11 +223,12 @@ export class ProxyRegistry implements Registry {
         current ?? tag,
         current ? parseDigest(current) : undefined,
       ).result;
-      this.#recordTag(repository, tag, manifest);
+      await this.#recordTag(repository, tag, manifest);
       return { manifest, outcome: "miss" };
     } catch (e) {
       if (e instanceof WharfError && (e.code === "MANIFEST_UNKNOWN" || e.code === "NAME_UNKNOWN")) {
         db.deleteTag(this.name, repository, tag);
+        await this.#replicaTags?.forget(repository, tag);
         throw e;
       }
       if (!isOutage(e)) throw e;
@@ -215,9 +240,9 @@ export class ProxyRegistry implements Registry {
     }
   }
 
-  #recordTag(repository: string, tag: string, m: RemoteManifest): void {
+  async #recordTag(repository: string, tag: string, m: RemoteManifest): Promise<void> {
     const now = this.#now();
-    this.#d.cache.db.putTag({
+    const rec = {
       registry: this.name,
       repository,
       tag,
@@ -226,7 +251,13 @@ export class ProxyRegistry implements Registry {
       size: m.body.length,
       fetchedAt: now,
       checkedAt: now,
-    });
+    };
+    this.#d.cache.db.putTag(rec);
+    const replicas = this.#replicaTags;
+    if (!replicas) return;
+    const stored = this.#storing.get(m.digest);
+    if (stored) void stored.then(() => replicas.share(rec));
+    else await replicas.share(rec);
   }
 
   async #loadManifest(d: Digest, typeHint?: string): Promise<RemoteManifest | undefined> {
@@ -248,7 +279,11 @@ export class ProxyRegistry implements Registry {
     return this.#manifestFlights.run(`${repository}@${reference}`, async () => {
       const m = await this.remote.getManifest(repository, reference, expected);
       this.upstream.health.fetched(m.body.length);
-      this.#d.cache.putManifestSoon(parseDigest(m.digest), m.body, m.mediaType);
+      const stored = this.#d.cache.putManifestSoon(parseDigest(m.digest), m.body, m.mediaType);
+      if (this.#replicaTags) {
+        this.#storing.set(m.digest, stored);
+        void stored.then(() => this.#storing.delete(m.digest));
+      }
       if (!this.offline) this.#prefetch?.manifestFetched(repository, m.mediaType, m.body);
       return m;
     });

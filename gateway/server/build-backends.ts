@@ -11,6 +11,7 @@ import type { Logger } from "../log.ts";
 import { HostedRegistry } from "../registry/hosted/hosted-registry.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { Registry } from "../registry/registry.ts";
+import type { SharedMetadata } from "../store/pg/open-postgres.ts";
 import { UpstreamClient } from "../upstream/upstream-client.ts";
 
 export function buildBackends(opts: {
@@ -20,6 +21,8 @@ export function buildBackends(opts: {
   rateLimits: RateLimits;
   log: Logger;
   userAgent: string;
+  /** The replica set's shared metadata (storage.postgres), when configured. */
+  shared?: SharedMetadata;
 }): Map<string, Registry> {
   const { config, credentials } = opts.loaded;
   const registries = new Map<string, Registry>();
@@ -53,6 +56,7 @@ export function buildBackends(opts: {
         rateLimits: opts.rateLimits,
         log,
         prefetch,
+        ...(opts.shared && { sharedTags: opts.shared.tags }),
       }),
     );
   }

@@ -21,6 +21,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { MirrorService } from "../mirror/mirror-service.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
+import { openPostgres } from "../store/pg/open-postgres.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
@@ -68,6 +69,12 @@ export async function startWharf(
   const servers: Server[] = [];
   const addresses: Record<string, string> = {};
   try {
+    const shared = loaded.metadataUrl ? await openPostgres(loaded.metadataUrl, log) : undefined;
+    if (shared) closers.push(() => shared.close());
+    else if (config.storage.kind === "s3")
+      log.warn(
+        "storage.postgres is not set: tags, hosted registries and mirror state stay on this replica (docs/storage.md)",
+      );
     const resolver = new UpstreamResolver(config.upstreamDns);
     const dispatcher = createUpstreamDispatcher(config, resolver);
     closers.push(() => dispatcher.close());
@@ -100,6 +107,7 @@ export async function startWharf(
       rateLimits,
       log,
       userAgent: `wharf/${VERSION}`,
+      ...(shared && { shared }),
     });
     const mirrorEntries = resolveMirrorEntries(config.mirror, config).entries;
     const mirror =

@@ -1,0 +1,85 @@
+// Issue 18, a replica set: three wharf replicas on one bucket of a real single-node Ceph (RADOS
+// Gateway) sharing their metadata in a real PostgreSQL, both started by the harness on loopback,
+// with a real docker-registry upstream behind a counting proxy and skopeo as the client. An image
+// pulled through replica 1 is pulled through replicas 2 and 3 without one upstream request: not a
+// blob, not a manifest, not a tag check.
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Ceph, startCeph } from "../support/ceph.ts";
+import { readManifestDigests } from "../support/images.ts";
+import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
+import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
+import { runSkopeo } from "../support/skopeo.ts";
+import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
+import type { WharfProcess } from "../support/wharf-process.ts";
+
+let ceph: Ceph;
+let pg: Postgres;
+let net: LoopbackInternet;
+let tmp: TempDir;
+const sets: ReplicaSet[] = [];
+
+beforeAll(async () => {
+  tmp = await makeTempDir("wharf-e2e-replicas-");
+  [ceph, pg, net] = await Promise.all([startCeph(), startPostgres(), startLoopbackInternet()]);
+}, 180_000);
+
+afterAll(async () => {
+  for (const w of sets.flatMap((s) => s.started)) await w.stop().catch(() => {});
+  await net?.stop();
+  await pg?.stop();
+  await ceph?.stop();
+  await tmp?.remove();
+});
+
+async function pull(w: WharfProcess, dest: string): Promise<string[]> {
+  const host = new URL(w.httpUrl).host;
+  await runSkopeo([
+    "copy",
+    "--src-tls-verify=false",
+    `docker://${host}/docker.io/library/busybox:latest`,
+    `dir:${dest}`,
+  ]);
+  const out: string[] = [];
+  for (const f of await readdir(dest)) {
+    if (!/^[a-f0-9]{64}$/.test(f)) continue;
+    const hex = createHash("sha256")
+      .update(await readFile(join(dest, f)))
+      .digest("hex");
+    expect(hex, `skopeo's ${f} has the bytes of its digest`).toBe(f);
+    out.push(`sha256:${f}`);
+  }
+  return out.sort();
+}
+
+describe("three replicas on Ceph and PostgreSQL", () => {
+  it("an image pulled through replica 1 is served by replicas 2 and 3 with no upstream request", async () => {
+    const set = await createReplicaSet(ceph, pg, net);
+    sets.push(set);
+    const bb = readManifestDigests("busybox");
+    const expected = [bb.config as string, ...bb.layers].sort();
+    const [one, two, three] = await Promise.all([set.start(), set.start(), set.start()]);
+    if (!one || !two || !three) throw new Error("three replicas");
+
+    const before1 = net.hubProxy.mark();
+    expect(await pull(one, join(tmp.path, "one"))).toEqual(expected);
+    expect(
+      net.hubProxy.count((r) => r.path.includes("/manifests/"), before1),
+      "replica 1 asked upstream",
+    ).toBeGreaterThan(0);
+
+    // the tag record and the manifest land in the shared stores just after the reply: wait for them
+    await new Promise((r) => setTimeout(r, 500));
+    const before2 = net.hubProxy.mark();
+    expect(await pull(two, join(tmp.path, "two"))).toEqual(expected);
+    expect(await pull(three, join(tmp.path, "three"))).toEqual(expected);
+    const seen = net.hubProxy
+      .requests(before2)
+      .filter((r) => r.path.includes("/library/")) // not the health probes of /v2/
+      .map((r) => `${r.method} ${r.path} ${r.status}`);
+    expect(seen, "replicas 2 and 3 sent upstream nothing").toEqual([]);
+  });
+});
