@@ -16,6 +16,7 @@ import { type CheckResult, fail, pass, reason, skip } from "./check-result.ts";
 import { checkClock } from "./clock-check.ts";
 import { checkInterceptedNames, checkUpstreamDns, type NameCheck } from "./dns-check.ts";
 import { checkListeners, dialHost } from "./listener-check.ts";
+import { checkStorage } from "./storage-check.ts";
 import { type BuilderTrust, checkTrust, issuerOf } from "./trust-check.ts";
 import { checkUpstream } from "./upstream-check.ts";
 
@@ -97,6 +98,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorReport> {
   const dates: { registry: string; date: string }[] = [];
   if (onWharfHost) {
     checks.push(await checkUpstreamDns(config, timeoutMs));
+    checks.push(...(await checkStorage(loaded, timeoutMs)));
     dates.push(...(await upstreamChecks(config, credentials, o, timeoutMs, checks)));
   } else checks.push(skip("upstream", fromHere));
 

@@ -7,6 +7,8 @@ import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildConfig } from "../../gateway/config/load-config.ts";
+import { checkStorage } from "../../gateway/doctor/storage-check.ts";
 import { type Ceph, startCeph } from "../support/ceph.ts";
 import { readManifestDigests } from "../support/images.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
@@ -81,5 +83,37 @@ describe("three replicas on Ceph and PostgreSQL", () => {
       .filter((r) => r.path.includes("/library/")) // not the health probes of /v2/
       .map((r) => `${r.method} ${r.path} ${r.status}`);
     expect(seen, "replicas 2 and 3 sent upstream nothing").toEqual([]);
+  });
+
+  it("wharf doctor's storage checks: bucket and database reachable, or why not (never the password)", async () => {
+    const set = await createReplicaSet(ceph, pg, net);
+    const doc = (bucket: string, dbUrl: string) =>
+      buildConfig(
+        {
+          storage: {
+            kind: "s3",
+            s3: { endpoint: ceph.endpoint, bucket, accessKeyEnv: "AK", secretKeyEnv: "SK" },
+            postgres: { urlEnv: "DB" },
+          },
+        },
+        { AK: ceph.accessKey, SK: ceph.secretKey, DB: dbUrl },
+      );
+    const ok = await checkStorage(doc(set.bucket, set.databaseUrl), 10_000);
+    expect(ok.map((c) => [c.name, c.ok])).toEqual([
+      ["storage s3", true],
+      ["storage postgres", true],
+    ]);
+    expect(ok[1]?.detail).toMatch(/reachable, empty/);
+    const badUrl = set.databaseUrl
+      .replace("postgres@", "postgres:pw-not-shown@")
+      .replace(/\/[^/]+$/, "/nosuchdb");
+    const bad = await checkStorage(doc("no-such-bucket", badUrl), 10_000);
+    expect(bad.map((c) => [c.name, c.ok])).toEqual([
+      ["storage s3", false],
+      ["storage postgres", false],
+    ]);
+    expect(bad[0]?.detail).toMatch(/404: no such bucket/);
+    expect(bad[1]?.detail).toMatch(/nosuchdb/);
+    expect(JSON.stringify(bad)).not.toContain("pw-not-shown");
   });
 });
