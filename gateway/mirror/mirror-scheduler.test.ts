@@ -6,7 +6,7 @@ import { MetadataDb } from "../cache/metadata-db.ts";
 import { silentLogger } from "../log.ts";
 import type { MirrorEntry } from "./mirror-entries.ts";
 import { MirrorScheduler } from "./mirror-scheduler.ts";
-import { MirrorState } from "./mirror-state.ts";
+import { SqliteMirrorStore } from "./sqlite-mirror-store.ts";
 
 const NOW = Date.UTC(2026, 10, 30, 6, 0);
 
@@ -26,12 +26,12 @@ function entry(repository: string, schedule: MirrorEntry["schedule"]): MirrorEnt
 
 let dir: string;
 let db: MetadataDb;
-let state: MirrorState;
+let state: SqliteMirrorStore;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "wharf-sched-"));
   db = new MetadataDb(join(dir, "metadata.sqlite"));
-  state = new MirrorState(db);
+  state = new SqliteMirrorStore(db);
 });
 
 afterEach(async () => {
@@ -54,13 +54,13 @@ describe("mirror scheduler", () => {
       ["fresh", 60_000],
       ["cron-missed", 26 * 3_600_000],
     ] as const) {
-      state.runStarted(`registry.internal/${repo}`, NOW - ago);
-      state.runEnded(`registry.internal/${repo}`, NOW - ago, 0, null);
+      await state.runStarted(`registry.internal/${repo}`, NOW - ago);
+      await state.runEnded(`registry.internal/${repo}`, NOW - ago, 0, null);
     }
     const ran: string[] = [];
     const s = new MirrorScheduler({
       entries,
-      state,
+      store: state,
       log: silentLogger,
       now: () => NOW,
       random: () => 0,
@@ -68,7 +68,7 @@ describe("mirror scheduler", () => {
         ran.push(e.target.repository);
       },
     });
-    s.start();
+    await s.start();
     // one at a time: the ticks pick the due entries in turn
     for (let i = 0; i < 40 && ran.length < 3; i++) await new Promise((r) => setTimeout(r, 100));
     await s.stop();
