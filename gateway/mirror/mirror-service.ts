@@ -111,7 +111,7 @@ export class MirrorService {
       entries: opts.entries,
       ...(opts.pollMs !== undefined && { pollMs: opts.pollMs }),
       onChange: () => {
-        this.#refreshStatus();
+        void this.#refreshStatus();
       },
     });
     for (const e of opts.entries.filter((x) => x.serveUpstreamName)) {
@@ -150,6 +150,7 @@ export class MirrorService {
         "mirror store unreachable at start; overrides follow at the next poll",
       );
     });
+    await this.#refreshStatus();
     await this.scheduler.start();
   }
 
@@ -170,8 +171,8 @@ export class MirrorService {
     });
   }
 
-  #refreshStatus(): void {
-    mirrorStatus(this.#store, this.#entries)
+  #refreshStatus(): Promise<void> {
+    return mirrorStatus(this.#store, this.#entries)
       .then((s) => {
         this.#status = s;
       })
