@@ -49,7 +49,7 @@ export async function withMirror<T>(
   });
   let pg: SharedMetadata | undefined;
   try {
-    pg = loaded.metadataUrl ? await openPostgres(loaded.metadataUrl, silentLogger, { max: 2 }) : undefined;
+    pg = loaded.metadataUrl ? await openPostgres(loaded.metadataUrl, silentLogger, { max: 4 }) : undefined;
     return await fn({ loaded, entries, opened, store: openMirrorStore(opened.cache, pg) });
   } finally {
     await pg?.close();

@@ -9,6 +9,7 @@ import { MetadataDb } from "../cache/metadata-db.ts";
 import { Secret } from "../config/secret.ts";
 import { silentLogger } from "../log.ts";
 import { openPostgres } from "../store/pg/open-postgres.ts";
+import { SYNC_LOCK } from "../store/pg/pg-mirror-lease.ts";
 import { PgMirrorStore } from "../store/pg/pg-mirror-store.ts";
 import { mirrorStoreConformance } from "./mirror-store.conformance.ts";
 import { SqliteMirrorStore } from "./sqlite-mirror-store.ts";
@@ -52,7 +53,7 @@ describe("mirror store in PostgreSQL", () => {
       await two.pool.query(
         `SELECT pg_terminate_backend(pid) FROM pg_locks
          WHERE locktype = 'advisory' AND granted AND classid = $1`,
-        [0x6d697273],
+        [SYNC_LOCK],
       );
       const next = await b.lease("registry.internal/library/alpine", { waitMs: 5_000 });
       expect(next).toBeDefined();

@@ -1,9 +1,8 @@
 // The managed mirror's records in PostgreSQL, shared by a replica set (issue 18). A tag change
 // runs in one transaction under a transaction-scoped advisory lock on the tag, so a sync on one
 // replica and a pin from the CLI on another are serialized, and the hosted registry's local
-// records (`local`) are written before COMMIT: if they fail, nothing is shared. A sync lease is a
-// session advisory lock on a connection held for the sync: it ends with the holder's connection,
-// so a replica that dies mid-sync frees the entry at once, without an expiry to tune.
+// records (`local`) are written before COMMIT: if they fail, nothing is shared. Sync leases:
+// pg-mirror-lease.ts.
 import type pg from "pg";
 import type { RepoName } from "../../mirror/mirror-entries.ts";
 import type {
@@ -15,11 +14,10 @@ import type {
   TagChange,
   TagSnapshot,
 } from "../../mirror/mirror-store-api.ts";
+import { takeSyncLease } from "./pg-mirror-lease.ts";
 
-/** Advisory lock namespaces (first key of the two-key form): "mirt" for tags, "mirs" for syncs. */
+/** Advisory lock namespace of tag changes (first key of the two-key form): "mirt". */
 const TAG_LOCK = 0x6d697274;
-const SYNC_LOCK = 0x6d697273;
-const LEASE_POLL_MS = 500;
 
 type Row = Record<string, string | number | null | string[]>;
 
@@ -145,49 +143,8 @@ export class PgMirrorStore implements MirrorStore {
     return Number(r.rows[0]?.value ?? 0);
   }
 
-  async lease(entry: string, opts: { waitMs?: number } = {}): Promise<MirrorLease | undefined> {
-    const c = await this.#pool.connect();
-    // a connection that breaks while held ends the lock server-side; release() then discards it
-    let broken: Error | undefined;
-    const onError = (e: Error) => {
-      broken = e;
-    };
-    c.on("error", onError);
-    const deadline = Date.now() + (opts.waitMs ?? 0);
-    try {
-      for (;;) {
-        const r = await c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok", [
-          SYNC_LOCK,
-          entry,
-        ]);
-        if (r.rows[0]?.ok) break;
-        if (Date.now() + LEASE_POLL_MS > deadline) {
-          c.off("error", onError);
-          c.release();
-          return undefined;
-        }
-        await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
-      }
-    } catch (e) {
-      c.off("error", onError);
-      c.release(e as Error);
-      throw e;
-    }
-    let released = false;
-    return {
-      release: async () => {
-        if (released) return;
-        released = true;
-        try {
-          if (!broken) await c.query("SELECT pg_advisory_unlock($1, hashtext($2))", [SYNC_LOCK, entry]);
-          c.off("error", onError);
-          c.release(broken);
-        } catch (e) {
-          c.off("error", onError);
-          c.release(e as Error);
-        }
-      },
-    };
+  lease(entry: string, opts: { waitMs?: number } = {}): Promise<MirrorLease | undefined> {
+    return takeSyncLease(this.#pool, entry, opts.waitMs ?? 0);
   }
 }
 
