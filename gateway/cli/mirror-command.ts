@@ -1,13 +1,15 @@
 // `wharf mirror sync|ls|history|pin|unpin|rollback` (docs/mirror.md). Each opens the store in
-// shared mode, so it works beside a running server; the server notices changes within a second
-// (mirror/tag-overrides.ts). Exit code 1 when any sync entry failed.
+// shared mode, so it works beside a running server, and the mirror's state where the server keeps
+// it (PostgreSQL in a replica set); servers notice changes within a second
+// (mirror/tag-overrides.ts). A sync takes the entry's lease, waiting for a replica that runs it
+// now. Exit code 1 when any sync entry failed.
 import type { Command } from "commander";
 import { WharfError } from "../../common/errors.ts";
 import { silentLogger } from "../log.ts";
 import { parseTagAddress, pin, rollback, tagDeps, tagView, unpin } from "../mirror/mirror-actions.ts";
-import { selectEntries } from "../mirror/mirror-entries.ts";
+import { type MirrorEntry, selectEntries, showRepo } from "../mirror/mirror-entries.ts";
 import { mirrorStatus } from "../mirror/mirror-service.ts";
-import { type EntryReport, type SyncProgress, syncEntry } from "../mirror/sync-runner.ts";
+import { type EntryReport, entryId, type SyncProgress, syncEntry } from "../mirror/sync-runner.ts";
 import { sourceRemotes, withMirror } from "./mirror-context.ts";
 import { historyText, lsText, syncText } from "./mirror-report.ts";
 import { createProgress, type Progress } from "./progress.ts";
@@ -15,6 +17,9 @@ import { createProgress, type Progress } from "./progress.ts";
 const out = (lines: string | string[]): void => {
   for (const l of Array.isArray(lines) ? lines : [lines]) process.stdout.write(`${l}\n`);
 };
+
+/** How long `sync` waits for a replica that is syncing the same entry. */
+const LEASE_WAIT_MS = 15 * 60_000;
 
 const configOption = ["-c, --config <file>", "configuration file", process.env.WHARF_CONFIG] as const;
 
@@ -34,6 +39,18 @@ function barProgress(): SyncProgress {
       bar?.stop();
       bar = undefined;
     },
+  };
+}
+
+/** An entry another replica kept syncing for longer than LEASE_WAIT_MS: failed, target unchanged. */
+function busyReport(entry: MirrorEntry): EntryReport {
+  return {
+    entry: entryId(entry),
+    source: showRepo(entry.source),
+    target: showRepo(entry.target),
+    ok: false,
+    error: "another replica is still syncing this entry; try again later",
+    tags: [],
   };
 }
 
@@ -57,19 +74,32 @@ export function registerMirrorCommands(program: Command): void {
         const dryRun = opts.dryRun === true;
         const reports: EntryReport[] = [];
         try {
-          for (const entry of found)
-            reports.push(
-              await syncEntry(
-                {
-                  cache: ctx.opened.cache,
-                  remoteFor: remotes.remoteFor,
-                  log: silentLogger,
-                  dryRun,
-                  progress: barProgress(),
-                },
-                entry,
-              ),
-            );
+          for (const entry of found) {
+            const lease = dryRun
+              ? undefined
+              : await ctx.store.lease(entryId(entry), { waitMs: LEASE_WAIT_MS });
+            if (!dryRun && !lease) {
+              reports.push(busyReport(entry));
+              continue;
+            }
+            try {
+              reports.push(
+                await syncEntry(
+                  {
+                    cache: ctx.opened.cache,
+                    store: ctx.store,
+                    remoteFor: remotes.remoteFor,
+                    log: silentLogger,
+                    dryRun,
+                    progress: barProgress(),
+                  },
+                  entry,
+                ),
+              );
+            } finally {
+              await lease?.release();
+            }
+          }
         } finally {
           await remotes.close();
         }
@@ -98,7 +128,7 @@ export function registerMirrorCommands(program: Command): void {
     .option("--json", "JSON output")
     .action((opts: { config?: string; json?: boolean }) =>
       withMirror(opts.config, { credentials: false }, async (ctx) => {
-        const status = mirrorStatus(ctx.opened.cache, ctx.entries);
+        const status = await mirrorStatus(ctx.store, ctx.entries);
         out(opts.json ? JSON.stringify(status, null, 2) : lsText(status));
       }),
     );
@@ -110,7 +140,7 @@ export function registerMirrorCommands(program: Command): void {
     .option("--json", "JSON output")
     .action((address: string, opts: { config?: string; json?: boolean }) =>
       withMirror(opts.config, { credentials: false }, async (ctx) => {
-        const v = tagView(tagDeps(ctx.opened.cache), parseTagAddress(ctx.entries, address));
+        const v = await tagView(tagDeps(ctx.opened.cache, ctx.store), parseTagAddress(ctx.entries, address));
         out(opts.json ? JSON.stringify(v, null, 2) : historyText(v));
       }),
     );
@@ -122,7 +152,11 @@ export function registerMirrorCommands(program: Command): void {
     .option("--to <digest|history-tag>", "move the tag there first")
     .action((address: string, opts: { config?: string; to?: string }) =>
       withMirror(opts.config, { credentials: false }, async (ctx) => {
-        const r = await pin(tagDeps(ctx.opened.cache), parseTagAddress(ctx.entries, address), opts.to);
+        const r = await pin(
+          tagDeps(ctx.opened.cache, ctx.store),
+          parseTagAddress(ctx.entries, address),
+          opts.to,
+        );
         out(`${address} pinned at ${r.digest}${r.historyTag ? ` (previous kept as ${r.historyTag})` : ""}`);
       }),
     );
@@ -133,7 +167,7 @@ export function registerMirrorCommands(program: Command): void {
     .option(...configOption)
     .action((address: string, opts: { config?: string }) =>
       withMirror(opts.config, { credentials: false }, async (ctx) => {
-        const was = unpin(tagDeps(ctx.opened.cache), parseTagAddress(ctx.entries, address));
+        const was = await unpin(tagDeps(ctx.opened.cache, ctx.store), parseTagAddress(ctx.entries, address));
         out(was ? `${address} unpinned: the next sync follows upstream` : `${address} was not pinned`);
       }),
     );
@@ -145,7 +179,11 @@ export function registerMirrorCommands(program: Command): void {
     .option("--to <digest|history-tag>", "where to move it")
     .action((address: string, opts: { config?: string; to?: string }) =>
       withMirror(opts.config, { credentials: false }, async (ctx) => {
-        const r = await rollback(tagDeps(ctx.opened.cache), parseTagAddress(ctx.entries, address), opts.to);
+        const r = await rollback(
+          tagDeps(ctx.opened.cache, ctx.store),
+          parseTagAddress(ctx.entries, address),
+          opts.to,
+        );
         out(
           `${address} rolled back: ${r.from ?? "-"} -> ${r.to}${r.historyTag ? ` (kept as ${r.historyTag})` : ""}`,
         );

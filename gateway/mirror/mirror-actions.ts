@@ -1,5 +1,6 @@
 // pin, unpin, rollback and the read-only views (ls, history): what the CLI calls, safe beside a
-// running server (each change is one transaction and bumps the generation servers poll).
+// running server and, with a shared store, from any replica (each change is one transaction of
+// the mirror store and bumps the generation servers poll).
 //
 // Semantics: a pin holds the tag at a digest until unpinned (sync reports upstream's moves). A
 // rollback moves the tag to an earlier digest at once and keeps the digest it replaces as a
@@ -10,9 +11,9 @@ import type { ContentCache } from "../cache/content-cache.ts";
 import { looksLikeDigest, parseDigest } from "../oci/digest.ts";
 import { declaredMediaType } from "../oci/media-types.ts";
 import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
-import { currentTarget, keepHistory, type Previous, pruneHistory, type TagDeps } from "./commit-tag.ts";
+import { currentTarget, moveTag, type Previous, type TagDeps } from "./commit-tag.ts";
 import { type MirrorEntry, selectEntries, showRepo } from "./mirror-entries.ts";
-import { type HistoryRecord, MirrorState, type MirrorTagRecord } from "./mirror-state.ts";
+import type { HistoryRecord, MirrorStore, MirrorTagRecord } from "./mirror-store-api.ts";
 
 export interface TagAddress {
   entry: MirrorEntry;
@@ -34,8 +35,8 @@ export function parseTagAddress(entries: MirrorEntry[], text: string): TagAddres
   return { entry, tag: text.slice(colon + 1) };
 }
 
-export function tagDeps(cache: ContentCache, now: () => number = Date.now): TagDeps {
-  return { cache, meta: new HostedMeta(cache.db), state: new MirrorState(cache.db), now };
+export function tagDeps(cache: ContentCache, store: MirrorStore, now: () => number = Date.now): TagDeps {
+  return { cache, meta: new HostedMeta(cache.db), store, now };
 }
 
 export interface TagView {
@@ -46,26 +47,35 @@ export interface TagView {
   history: HistoryRecord[];
 }
 
-export function tagView(deps: TagDeps, a: TagAddress): TagView {
+export async function tagView(deps: TagDeps, a: TagAddress): Promise<TagView> {
   return {
     target: showRepo(a.entry.target),
     tag: a.tag,
-    current: currentTarget(deps, a.entry.target, a.tag)?.digest ?? null,
-    record: deps.state.getTag(a.entry.target, a.tag),
-    history: deps.state.history(a.entry.target, a.tag),
+    current: (await currentTarget(deps, a.entry.target, a.tag))?.digest ?? null,
+    record: await deps.store.getTag(a.entry.target, a.tag),
+    history: await deps.store.history(a.entry.target, a.tag),
   };
 }
 
 /** A digest or a history tag of this target, as something the tag may point at. */
-function resolveTo(deps: TagDeps, a: TagAddress, to: string): Previous {
+async function resolveTo(deps: TagDeps, a: TagAddress, to: string): Promise<Previous> {
   const { registry, repository } = a.entry.target;
+  const known = await deps.store.history(a.entry.target, a.tag);
   if (looksLikeDigest(to)) {
-    if (deps.meta.linkKind(registry, repository, to) !== "manifest")
+    // linked here, or (a replica set) a digest the tag pointed at, which another replica linked
+    const current = (await deps.store.getTag(a.entry.target, a.tag))?.current;
+    if (
+      deps.meta.linkKind(registry, repository, to) !== "manifest" &&
+      !known.some((h) => h.digest === to) &&
+      current?.digest !== to
+    )
       throw new WharfError("MANIFEST_UNKNOWN", `${to} is not a manifest in ${showRepo(a.entry.target)}`);
     const rec = deps.cache.db.getBlob(to);
     return { digest: to, mediaType: rec?.mediaType ?? "" };
   }
+  const h = known.find((x) => x.historyTag === to);
   const t = deps.meta.getTag(registry, repository, to);
+  if (h) return { digest: h.digest, mediaType: t?.digest === h.digest ? t.mediaType : "" };
   if (!t)
     throw new WharfError(
       "MANIFEST_UNKNOWN",
@@ -82,33 +92,21 @@ async function withMediaType(deps: TagDeps, p: Previous): Promise<Previous> {
   return { digest: p.digest, mediaType: t };
 }
 
-function recordOf(deps: TagDeps, a: TagAddress): MirrorTagRecord {
-  return (
-    deps.state.getTag(a.entry.target, a.tag) ?? {
-      target: a.entry.target,
-      tag: a.tag,
-      source: a.entry.source,
-      sourceDigest: null,
-      upstreamDigest: null,
-      pinnedDigest: null,
-      pinnedAt: null,
-      syncedAt: null,
-      checkedAt: null,
-      size: null,
-      platforms: [],
-    }
-  );
-}
-
-/** Moves the tag to `to` (keeping the replaced digest as history) inside the caller's transaction. */
-function moveTag(deps: TagDeps, a: TagAddress, to: Previous, reason: string): string | undefined {
-  const { registry, repository } = a.entry.target;
-  const cur = currentTarget(deps, a.entry.target, a.tag);
-  if (cur?.digest === to.digest) return undefined;
-  const kept = cur ? keepHistory(deps, a.entry, a.tag, cur, reason, deps.now()) : undefined;
-  deps.meta.putTag(registry, repository, a.tag, to.digest, to.mediaType);
-  pruneHistory(deps, a.entry, a.tag);
-  return kept;
+function blankRecord(a: TagAddress): MirrorTagRecord {
+  return {
+    target: a.entry.target,
+    tag: a.tag,
+    source: a.entry.source,
+    sourceDigest: null,
+    upstreamDigest: null,
+    pinnedDigest: null,
+    pinnedAt: null,
+    syncedAt: null,
+    checkedAt: null,
+    size: null,
+    platforms: [],
+    current: null,
+  };
 }
 
 export async function pin(
@@ -116,30 +114,30 @@ export async function pin(
   a: TagAddress,
   to?: string,
 ): Promise<{ digest: string; historyTag?: string }> {
-  const cur = currentTarget(deps, a.entry.target, a.tag);
-  const dest = to !== undefined ? await withMediaType(deps, resolveTo(deps, a, to)) : cur;
+  const cur = await currentTarget(deps, a.entry.target, a.tag);
+  const dest = to !== undefined ? await withMediaType(deps, await resolveTo(deps, a, to)) : cur;
   if (!dest)
     throw new WharfError(
       "MANIFEST_UNKNOWN",
       `${showRepo(a.entry.target)}:${a.tag} does not exist yet: sync it first`,
     );
-  return deps.meta.immediate(() => {
-    const historyTag = moveTag(deps, a, dest, "pin");
-    deps.state.putTag({ ...recordOf(deps, a), pinnedDigest: dest.digest, pinnedAt: deps.now() });
-    deps.state.bump();
-    return { digest: dest.digest, ...(historyTag && { historyTag }) };
+  const r = await moveTag(deps, a.entry, a.tag, {
+    to: dest,
+    reason: "pin",
+    update: (rec) => ({ ...(rec ?? blankRecord(a)), pinnedDigest: dest.digest, pinnedAt: deps.now() }),
   });
+  return { digest: dest.digest, ...(r.historyTag && { historyTag: r.historyTag }) };
 }
 
-export function unpin(deps: TagDeps, a: TagAddress): boolean {
-  return deps.meta.immediate(() => {
-    const rec = deps.state.getTag(a.entry.target, a.tag);
-    if (!rec?.pinnedDigest) return false;
+export async function unpin(deps: TagDeps, a: TagAddress): Promise<boolean> {
+  const r = await moveTag(deps, a.entry, a.tag, {
+    to: undefined,
+    reason: "unpin",
     // forget what was last copied: the next sync compares with upstream afresh and follows it
-    deps.state.putTag({ ...rec, pinnedDigest: null, pinnedAt: null, sourceDigest: null });
-    deps.state.bump();
-    return true;
+    update: (rec) =>
+      rec?.pinnedDigest ? { ...rec, pinnedDigest: null, pinnedAt: null, sourceDigest: null } : undefined,
   });
+  return r.written;
 }
 
 /** Moves the tag back (default: the newest history entry with another digest). */
@@ -148,25 +146,31 @@ export async function rollback(
   a: TagAddress,
   to?: string,
 ): Promise<{ from: string | null; to: string; historyTag?: string }> {
-  const cur = currentTarget(deps, a.entry.target, a.tag);
+  const cur = await currentTarget(deps, a.entry.target, a.tag);
   let dest: Previous;
-  if (to !== undefined) dest = resolveTo(deps, a, to);
+  if (to !== undefined) dest = await resolveTo(deps, a, to);
   else {
-    const h = deps.state.history(a.entry.target, a.tag).find((x) => x.digest !== cur?.digest);
+    const h = (await deps.store.history(a.entry.target, a.tag)).find((x) => x.digest !== cur?.digest);
     if (!h)
       throw new WharfError(
         "MANIFEST_UNKNOWN",
         `${showRepo(a.entry.target)}:${a.tag} has no earlier digest to roll back to`,
       );
-    dest = resolveTo(deps, a, h.historyTag);
+    dest = await resolveTo(deps, a, h.historyTag);
   }
-  dest = await withMediaType(deps, dest);
-  return deps.meta.immediate(() => {
-    const historyTag = moveTag(deps, a, dest, "rollback");
-    const rec = recordOf(deps, a);
-    // a pinned tag stays pinned, now at the digest rolled back to
-    deps.state.putTag({ ...rec, ...(rec.pinnedDigest && { pinnedDigest: dest.digest }) });
-    deps.state.bump();
-    return { from: cur?.digest ?? null, to: dest.digest, ...(historyTag && { historyTag }) };
+  const final = await withMediaType(deps, dest);
+  const r = await moveTag(deps, a.entry, a.tag, {
+    to: final,
+    reason: "rollback",
+    update: (rec) => {
+      const base = rec ?? blankRecord(a);
+      // a pinned tag stays pinned, now at the digest rolled back to
+      return { ...base, ...(base.pinnedDigest && { pinnedDigest: final.digest }) };
+    },
   });
+  return {
+    from: r.previous?.digest ?? null,
+    to: final.digest,
+    ...(r.historyTag && { historyTag: r.historyTag }),
+  };
 }

@@ -2,18 +2,22 @@
 // Due times count from the last success stored in the database, so a restart catches up at once
 // on an entry whose run was missed (or failed) instead of waiting a whole interval. A little
 // jitter (a tenth of the interval, at most a minute) keeps many wharfs off upstream's same second.
+// Replicas sharing a store: a due entry is synced under the store's lease, so one replica runs it;
+// the others skip it (and log it), then read the holder's success and schedule from it.
 import { Cron } from "croner";
 import type { Logger } from "../log.ts";
 import type { MirrorEntry } from "./mirror-entries.ts";
-import type { MirrorState } from "./mirror-state.ts";
+import type { MirrorLease, MirrorStore } from "./mirror-store-api.ts";
 import { entryId } from "./sync-runner.ts";
 
 const MAX_JITTER_MS = 60_000;
 const TICK_MS = 500;
+/** After a failure to reach the store, the entry is tried again this soon (at most its interval). */
+const RETRY_MS = 60_000;
 
 export interface SchedulerDeps {
   entries: MirrorEntry[];
-  state: MirrorState;
+  store: MirrorStore;
   run: (entry: MirrorEntry) => Promise<unknown>;
   log: Logger;
   now?: () => number;
@@ -25,6 +29,8 @@ export class MirrorScheduler {
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #due = new Map<string, number>();
+  /** Per entry, the last success the due time was computed from. */
+  readonly #basis = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   /** The entry being synced now (status page). */
@@ -45,10 +51,11 @@ export class MirrorScheduler {
     return this.#due.get(entryId(entry));
   }
 
-  start(): void {
+  async start(): Promise<void> {
     const now = this.#now();
     for (const e of this.scheduled) {
-      const last = this.#d.state.run(entryId(e))?.lastSuccess ?? undefined;
+      const last = (await this.#d.store.run(entryId(e)).catch(() => undefined))?.lastSuccess ?? undefined;
+      if (last !== undefined) this.#basis.set(entryId(e), last);
       // never synced, or a run missed while wharf was down: now (catch up); else when due
       const due = last === undefined ? now : this.#next(e, last);
       this.#due.set(entryId(e), Math.max(now, due));
@@ -94,14 +101,54 @@ export class MirrorScheduler {
 
   async #runOne(entry: MirrorEntry): Promise<void> {
     const id = entryId(entry);
-    this.current = id;
+    let lease: MirrorLease | undefined;
     try {
-      await this.#d.run(entry);
+      lease = await this.#d.store.lease(id);
     } catch (e) {
-      this.#d.log.error({ entry: id, err: (e as Error).message }, "scheduled mirror sync failed");
-    } finally {
-      this.current = null;
-      this.#due.set(id, this.#next(entry, this.#now()));
+      this.#d.log.warn({ entry: id, err: (e as Error).message }, "mirror store unreachable; sync postponed");
+      this.#due.set(id, this.#now() + Math.min(RETRY_MS, this.#interval(entry)));
+      return;
     }
+    if (!lease) {
+      this.#d.log.info({ entry: id }, "mirror sync skipped: another replica is running it");
+      this.#due.set(id, this.#next(entry, this.#now()));
+      return;
+    }
+    try {
+      // another replica (or the CLI) may have synced it since this one planned the run
+      const last = (await this.#d.store.run(id))?.lastSuccess ?? undefined;
+      if (last !== undefined && last > (this.#basis.get(id) ?? Number.NEGATIVE_INFINITY)) {
+        this.#basis.set(id, last);
+        const due = this.#next(entry, last);
+        if (due > this.#now()) {
+          this.#d.log.info(
+            { entry: id, lastSuccess: new Date(last).toISOString() },
+            "mirror sync skipped: synced elsewhere",
+          );
+          this.#due.set(id, due);
+          return;
+        }
+      }
+      this.current = id;
+      try {
+        await this.#d.run(entry);
+      } catch (e) {
+        this.#d.log.error({ entry: id, err: (e as Error).message }, "scheduled mirror sync failed");
+      } finally {
+        this.current = null;
+        this.#basis.set(id, this.#now());
+        this.#due.set(id, this.#next(entry, this.#now()));
+      }
+    } catch (e) {
+      this.#d.log.warn({ entry: id, err: (e as Error).message }, "mirror store unreachable; sync postponed");
+      this.#due.set(id, this.#now() + Math.min(RETRY_MS, this.#interval(entry)));
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** The entry's interval, without jitter (cron: about a day at most matters here). */
+  #interval(e: MirrorEntry): number {
+    return e.schedule?.kind === "every" ? e.schedule.ms : RETRY_MS;
   }
 }

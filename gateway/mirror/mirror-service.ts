@@ -1,13 +1,14 @@
 // The mirror inside `wharf serve`: tag overrides on the proxies whose names entries govern
 // (serveUpstreamName), the scheduler, and the status the admin endpoint shows (panel, metrics).
+// The status is a snapshot rebuilt whenever the store's generation moves (the overrides' poll),
+// so /metrics and the status page read memory, as the pulls do.
 import type { ContentCache } from "../cache/content-cache.ts";
 import type { Logger } from "../log.ts";
-import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { Registry } from "../registry/registry.ts";
 import { type MirrorEntry, showRepo } from "./mirror-entries.ts";
 import { MirrorScheduler } from "./mirror-scheduler.ts";
-import { MirrorState } from "./mirror-state.ts";
+import type { MirrorStore } from "./mirror-store-api.ts";
 import { entryId, syncEntry } from "./sync-runner.ts";
 import { TagOverrides } from "./tag-overrides.ts";
 
@@ -44,16 +45,27 @@ const iso = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
 /** Every entry's state as stored (the CLI's `ls` and the server's panel read the same). */
-export function mirrorStatus(
-  cache: ContentCache,
+export async function mirrorStatus(
+  store: MirrorStore,
   entries: MirrorEntry[],
   scheduler?: MirrorScheduler,
-): MirrorEntryStatus[] {
-  const state = new MirrorState(cache.db);
-  const meta = new HostedMeta(cache.db);
-  return entries.map((e) => {
-    const run = state.run(entryId(e));
-    return {
+): Promise<MirrorEntryStatus[]> {
+  const out: MirrorEntryStatus[] = [];
+  for (const e of entries) {
+    const run = await store.run(entryId(e));
+    const tags: MirrorTagStatus[] = [];
+    for (const t of await store.tags(e.target))
+      tags.push({
+        tag: t.tag,
+        current: t.current?.digest ?? null,
+        pinned: t.pinnedDigest,
+        upstream: t.upstreamDigest,
+        drift: t.upstreamDigest !== null && t.sourceDigest !== null && t.upstreamDigest !== t.sourceDigest,
+        syncedAt: iso(t.syncedAt),
+        checkedAt: iso(t.checkedAt),
+        history: (await store.history(e.target, t.tag)).length,
+      });
+    out.push({
       entry: entryId(e),
       source: showRepo(e.source),
       target: showRepo(e.target),
@@ -67,37 +79,41 @@ export function mirrorStatus(
       nextRun: iso(scheduler?.nextRun(e)),
       changesTotal: run?.changesTotal ?? 0,
       failuresTotal: run?.failuresTotal ?? 0,
-      tags: state.tags(e.target).map((t) => ({
-        tag: t.tag,
-        current: meta.getTag(e.target.registry, e.target.repository, t.tag)?.digest ?? null,
-        pinned: t.pinnedDigest,
-        upstream: t.upstreamDigest,
-        drift: t.upstreamDigest !== null && t.sourceDigest !== null && t.upstreamDigest !== t.sourceDigest,
-        syncedAt: iso(t.syncedAt),
-        checkedAt: iso(t.checkedAt),
-        history: state.history(e.target, t.tag).length,
-      })),
-    };
-  });
+      tags,
+    });
+  }
+  return out;
 }
 
 export class MirrorService {
   readonly overrides: TagOverrides;
   readonly scheduler: MirrorScheduler;
-  readonly #cache: ContentCache;
+  readonly #store: MirrorStore;
   readonly #entries: MirrorEntry[];
+  readonly #log: Logger;
+  #status: MirrorEntryStatus[] = [];
 
   constructor(opts: {
     entries: MirrorEntry[];
     cache: ContentCache;
+    /** SqliteMirrorStore on one node; PgMirrorStore in a replica set (storage.postgres). */
+    store: MirrorStore;
     registries: ReadonlyMap<string, Registry>;
     log: Logger;
     pollMs?: number;
   }) {
-    this.#cache = opts.cache;
+    this.#store = opts.store;
     this.#entries = opts.entries;
     const log = opts.log.child({ component: "mirror" });
-    this.overrides = new TagOverrides({ cache: opts.cache, entries: opts.entries, pollMs: opts.pollMs });
+    this.#log = log;
+    this.overrides = new TagOverrides({
+      store: opts.store,
+      entries: opts.entries,
+      ...(opts.pollMs !== undefined && { pollMs: opts.pollMs }),
+      onChange: () => {
+        void this.#refreshStatus();
+      },
+    });
     for (const e of opts.entries.filter((x) => x.serveUpstreamName)) {
       const proxy = opts.registries.get(e.source.registry);
       if (proxy instanceof ProxyRegistry)
@@ -105,12 +121,13 @@ export class MirrorService {
     }
     this.scheduler = new MirrorScheduler({
       entries: opts.entries,
-      state: new MirrorState(opts.cache.db),
+      store: opts.store,
       log,
       run: async (entry) => {
         const r = await syncEntry(
           {
             cache: opts.cache,
+            store: opts.store,
             log,
             remoteFor: (name) => {
               const reg = opts.registries.get(name);
@@ -120,15 +137,21 @@ export class MirrorService {
           },
           entry,
         );
-        this.overrides.refresh();
+        await this.overrides.refresh().catch(() => {});
         return r;
       },
     });
   }
 
-  start(): void {
-    this.overrides.start();
-    this.scheduler.start();
+  async start(): Promise<void> {
+    await this.overrides.start().catch((e: Error) => {
+      this.#log.warn(
+        { err: e.message },
+        "mirror store unreachable at start; overrides follow at the next poll",
+      );
+    });
+    await this.#refreshStatus();
+    await this.scheduler.start();
   }
 
   async stop(): Promise<void> {
@@ -136,7 +159,23 @@ export class MirrorService {
     await this.scheduler.stop();
   }
 
+  /** The last snapshot, with what only this process knows (running, next run) filled in now. */
   status(): MirrorEntryStatus[] {
-    return mirrorStatus(this.#cache, this.#entries, this.scheduler);
+    return this.#status.map((s) => {
+      const e = this.#entries.find((x) => entryId(x) === s.entry);
+      return {
+        ...s,
+        running: this.scheduler.current === s.entry,
+        nextRun: iso(e && this.scheduler.nextRun(e)),
+      };
+    });
+  }
+
+  #refreshStatus(): Promise<void> {
+    return mirrorStatus(this.#store, this.#entries)
+      .then((s) => {
+        this.#status = s;
+      })
+      .catch((e: Error) => this.#log.warn({ err: e.message }, "mirror status not refreshed"));
   }
 }

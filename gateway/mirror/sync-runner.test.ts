@@ -1,27 +1,34 @@
 // The sync runner, pins and rollback with a real store and database in a temp dir and an
 // upstream in memory behind the RemoteRegistry interface (what reaches the wire is in
 // test/e2e/mirror.test.ts): what upstream was asked, what the target serves, what history holds.
+// Every test runs on both mirror stores: the cache's SQLite, and a real PostgreSQL (a replica
+// set), where a second "replica" (its own cache and SQLite, the same database) must see the same.
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { WharfError } from "../../common/errors.ts";
+import { type Postgres, startPostgres } from "../../test/support/postgres.ts";
 import { ContentCache } from "../cache/content-cache.ts";
 import { MetadataDb } from "../cache/metadata-db.ts";
+import { Secret } from "../config/secret.ts";
 import { silentLogger } from "../log.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../oci/media-types.ts";
 import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
+import { openPostgres, type SharedMetadata } from "../store/pg/open-postgres.ts";
 import type {
   RemoteBlob,
   RemoteManifest,
   RemoteRegistry,
   RemoteTagPage,
 } from "../upstream/remote-registry.ts";
-import { parseTagAddress, pin, rollback, tagDeps, unpin } from "./mirror-actions.ts";
+import { parseTagAddress, pin, rollback, tagDeps, tagView, unpin } from "./mirror-actions.ts";
 import type { MirrorEntry } from "./mirror-entries.ts";
+import type { MirrorStore } from "./mirror-store-api.ts";
+import { openMirrorStore } from "./open-mirror-store.ts";
 import { type SyncDeps, syncEntry } from "./sync-runner.ts";
 import { TagOverrides } from "./tag-overrides.ts";
 
@@ -131,6 +138,29 @@ function entry(over: Partial<MirrorEntry> = {}): MirrorEntry {
   };
 }
 
+let server: Postgres;
+beforeAll(async () => {
+  server = await startPostgres();
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** One node's cache: its own dataDir and SQLite. */
+async function openNode(): Promise<{ dir: string; db: MetadataDb; cache: ContentCache }> {
+  const d = await mkdtemp(join(tmpdir(), "wharf-mirror-unit-"));
+  const database = new MetadataDb(join(d, "metadata.sqlite"));
+  const c = new ContentCache({
+    dataDir: d,
+    db: database,
+    log: silentLogger,
+    fillTimeoutMs: 10_000,
+    now: () => clock,
+  });
+  await c.store.init();
+  return { dir: d, db: database, cache: c };
+}
+
 let dir: string;
 let db: MetadataDb;
 let cache: ContentCache;
@@ -138,26 +168,31 @@ let remote: MemoryRemote;
 let clock: number;
 let deps: SyncDeps;
 let meta: HostedMeta;
-
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "wharf-mirror-unit-"));
-  db = new MetadataDb(join(dir, "metadata.sqlite"));
-  clock = Date.UTC(2026, 10, 30, 6, 0);
-  cache = new ContentCache({ dataDir: dir, db, log: silentLogger, fillTimeoutMs: 10_000, now: () => clock });
-  await cache.store.init();
-  remote = new MemoryRemote();
-  deps = { cache, remoteFor: () => remote, log: silentLogger, now: () => clock };
-  meta = new HostedMeta(db);
-});
-
-afterEach(async () => {
-  db.close();
-  await rm(dir, { recursive: true, force: true });
-});
+let store: MirrorStore;
+let shared: SharedMetadata | undefined;
 
 const current = () => meta.getTag(TARGET.registry, TARGET.repository, "3.20")?.digest;
 
-describe("mirror sync runner", () => {
+describe.each(["sqlite", "postgres"] as const)("mirror sync runner (%s store)", (kind) => {
+  beforeEach(async () => {
+    clock = Date.UTC(2026, 10, 30, 6, 0);
+    ({ dir, db, cache } = await openNode());
+    remote = new MemoryRemote();
+    shared =
+      kind === "postgres"
+        ? await openPostgres(new Secret(await server.createDatabase()), silentLogger)
+        : undefined;
+    store = openMirrorStore(cache, shared);
+    deps = { cache, store, remoteFor: () => remote, log: silentLogger, now: () => clock };
+    meta = new HostedMeta(db);
+  });
+
+  afterEach(async () => {
+    await shared?.close();
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it("copies, then only HEADs while upstream is unchanged, keeps history and prunes beyond keep", async () => {
     const v = [remote.image("one"), remote.image("two"), remote.image("three")];
     remote.tagMap.set("3.20", v[0]?.digest as string);
@@ -182,8 +217,8 @@ describe("mirror sync runner", () => {
       r = await syncEntry(deps, entry({ keep: 1 }));
       expect(r.tags[0]).toMatchObject({ changed: true, previous: v[i - 1]?.digest, current: v[i]?.digest });
     }
-    const d = tagDeps(cache, () => clock);
-    const history = d.state.history(TARGET, "3.20");
+    const d = tagDeps(cache, store, () => clock);
+    const history = await d.store.history(TARGET, "3.20");
     expect(history.map((h) => h.digest)).toEqual([v[1]?.digest]);
     expect(history[0]?.historyTag).toBe("3.20-20261130T0602Z");
     // the pruned entry's tag is gone, the kept one serves the previous digest
@@ -202,16 +237,17 @@ describe("mirror sync runner", () => {
         db.connection
           .prepare("SELECT registry, repository, digest, kind FROM hosted_links ORDER BY digest")
           .all(),
-        db.connection.prepare("SELECT * FROM mirror_tags").all(),
-        db.connection.prepare("SELECT * FROM mirror_history").all(),
       ]);
+    const records = async () => JSON.stringify([await store.tags(), await store.history(TARGET, "3.20")]);
     const before = rows();
+    const beforeRecords = await records();
     remote.tagMap.set("3.20", b.digest);
     remote.failBlob = b.layer;
     const r = await syncEntry(deps, entry());
     expect(r.ok).toBe(false);
     expect(r.tags[0]?.error).toContain("upstream went away");
     expect(rows()).toBe(before);
+    expect(await records()).toBe(beforeRecords);
     remote.failBlob = undefined;
     expect((await syncEntry(deps, entry())).tags[0]).toMatchObject({ changed: true, current: b.digest });
   });
@@ -241,13 +277,13 @@ describe("mirror sync runner", () => {
 
   it("pin holds the tag and says why; rollback moves it back and the override map follows", async () => {
     const v = [remote.image("one"), remote.image("two"), remote.image("three")];
-    const overrides = new TagOverrides({ cache, entries: [entry()] });
+    const overrides = new TagOverrides({ store, entries: [entry()] });
     remote.tagMap.set("3.20", v[0]?.digest as string);
     await syncEntry(deps, entry());
     clock += 60_000;
     remote.tagMap.set("3.20", v[1]?.digest as string);
     await syncEntry(deps, entry());
-    const d = tagDeps(cache, () => clock);
+    const d = tagDeps(cache, store, () => clock);
     const address = parseTagAddress([entry()], "registry.internal/library/alpine:3.20");
     await pin(d, address);
     remote.tagMap.set("3.20", v[2]?.digest as string);
@@ -265,15 +301,15 @@ describe("mirror sync runner", () => {
     const back = await rollback(d, address);
     expect(back).toMatchObject({ from: v[1]?.digest, to: v[0]?.digest });
     expect(current()).toBe(v[0]?.digest);
-    overrides.refresh();
+    await overrides.refresh();
     expect(overrides.lookup("docker.io", "library/alpine", "3.20")?.digest).toBe(v[0]?.digest);
     // rolling forward: the digest rolled back from is history now
-    expect(d.state.history(TARGET, "3.20").map((h) => [h.digest, h.reason])).toContainEqual([
+    expect((await d.store.history(TARGET, "3.20")).map((h) => [h.digest, h.reason])).toContainEqual([
       v[1]?.digest,
       "rollback",
     ]);
 
-    expect(unpin(d, address)).toBe(true);
+    expect(await unpin(d, address)).toBe(true);
     const after = await syncEntry(deps, entry());
     expect(after.tags[0]).toMatchObject({ changed: true, current: v[2]?.digest });
   });
@@ -282,8 +318,61 @@ describe("mirror sync runner", () => {
     remote.tagMap.set("3.20", remote.image("one").digest);
     const r = await syncEntry({ ...deps, dryRun: true }, entry());
     expect(r.tags[0]).toMatchObject({ changed: true, current: null });
-    expect(db.connection.prepare("SELECT COUNT(*) AS n FROM mirror_runs").get()).toEqual({ n: 0 });
+    expect(await store.runs()).toEqual([]);
     expect(db.connection.prepare("SELECT COUNT(*) AS n FROM blobs").get()).toEqual({ n: 0 });
     expect(current()).toBeUndefined();
   });
+
+  // only a shared store has a second replica to show (not a skip: there is no such case for SQLite)
+  if (kind === "postgres")
+    it("a second replica sees the history and pins, and its serveUpstreamName answers follow a pin made on the first", async () => {
+      const v = [remote.image("one"), remote.image("two")];
+      const two = await openNode();
+      try {
+        const storeTwo = openMirrorStore(two.cache, shared);
+        const e = entry({ serveUpstreamName: true });
+        const overridesTwo = new TagOverrides({ store: storeTwo, entries: [e], pollMs: 50 });
+        await overridesTwo.start();
+        remote.tagMap.set("3.20", v[0]?.digest as string);
+        await syncEntry(deps, e);
+        clock += 60_000;
+        remote.tagMap.set("3.20", v[1]?.digest as string);
+        await syncEntry(deps, e);
+        const address = parseTagAddress([e], "registry.internal/library/alpine:3.20");
+        await pin(
+          tagDeps(cache, store, () => clock),
+          address,
+          `${"3.20"}-20261130T0601Z`,
+        );
+        // replica two: nothing in its own SQLite, yet the same view and the pinned answer
+        expect(new HostedMeta(two.db).getTag(TARGET.registry, TARGET.repository, "3.20")).toBeUndefined();
+        const view = await tagView(
+          tagDeps(two.cache, storeTwo, () => clock),
+          address,
+        );
+        expect(view.current).toBe(v[0]?.digest);
+        expect(view.record?.pinnedDigest).toBe(v[0]?.digest);
+        expect(view.history.map((h) => [h.digest, h.reason])).toEqual([
+          [v[1]?.digest, "pin"],
+          [v[0]?.digest, "sync"],
+        ]);
+        for (
+          let i = 0;
+          i < 40 && overridesTwo.lookup("docker.io", "library/alpine", "3.20")?.digest !== v[0]?.digest;
+          i++
+        )
+          await new Promise((r) => setTimeout(r, 25));
+        expect(overridesTwo.lookup("docker.io", "library/alpine", "3.20")).toEqual({
+          digest: v[0]?.digest,
+          mediaType: OCI_MANIFEST,
+        });
+        // a sync from replica two leaves the pinned tag alone and says upstream moved
+        const fromTwo = await syncEntry({ ...deps, cache: two.cache, store: storeTwo }, e);
+        expect(fromTwo.tags[0]).toMatchObject({ pinned: true, changed: false, current: v[0]?.digest });
+        overridesTwo.stop();
+      } finally {
+        two.db.close();
+        await rm(two.dir, { recursive: true, force: true });
+      }
+    });
 });

@@ -9,10 +9,10 @@ import type { Logger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import type { RemoteRegistry } from "../upstream/remote-registry.ts";
-import { commitCopy, currentTarget, type TagDeps } from "./commit-tag.ts";
+import { commitCopy, type Previous, type TagDeps } from "./commit-tag.ts";
 import { copyImage } from "./copy-image.ts";
 import { type MirrorEntry, showRepo } from "./mirror-entries.ts";
-import { MirrorState } from "./mirror-state.ts";
+import type { MirrorStore } from "./mirror-store-api.ts";
 import { needsTagList, parsePattern, selectTags, type TagPattern } from "./tag-planner.ts";
 
 /** One line of the report; the field names are what `--json` promises (issue 15). */
@@ -51,6 +51,8 @@ export interface SyncProgress {
 
 export interface SyncDeps {
   cache: ContentCache;
+  /** Where history, pins and runs live (SQLite, or PostgreSQL shared by replicas). */
+  store: MirrorStore;
   remoteFor: (registry: string) => RemoteRegistry;
   log: Logger;
   now?: () => number;
@@ -67,8 +69,8 @@ export function entryId(entry: MirrorEntry): string {
 
 export async function syncEntry(deps: SyncDeps, entry: MirrorEntry): Promise<EntryReport> {
   const now = deps.now ?? Date.now;
-  const state = new MirrorState(deps.cache.db);
-  const tagDeps: TagDeps = { cache: deps.cache, meta: new HostedMeta(deps.cache.db), state, now };
+  const store = deps.store;
+  const tagDeps: TagDeps = { cache: deps.cache, meta: new HostedMeta(deps.cache.db), store, now };
   const report: EntryReport = {
     entry: entryId(entry),
     source: showRepo(entry.source),
@@ -77,8 +79,8 @@ export async function syncEntry(deps: SyncDeps, entry: MirrorEntry): Promise<Ent
     error: null,
     tags: [],
   };
-  if (!deps.dryRun) state.runStarted(report.entry, now());
   try {
+    if (!deps.dryRun) await store.runStarted(report.entry, now());
     const remote = deps.remoteFor(entry.source.registry);
     const patterns = entry.tags.map(parsePattern).filter((p): p is TagPattern => p !== undefined);
     const listed = needsTagList(patterns) ? await listAllTags(remote, entry.source.repository) : [];
@@ -99,7 +101,12 @@ export async function syncEntry(deps: SyncDeps, entry: MirrorEntry): Promise<Ent
     report.error = (e as Error).message;
   }
   if (!deps.dryRun)
-    state.runEnded(report.entry, now(), report.tags.filter((t) => t.changed).length, report.error);
+    await store
+      .runEnded(report.entry, now(), report.tags.filter((t) => t.changed).length, report.error)
+      .catch((e: Error) => {
+        report.ok = false;
+        report.error ??= `could not record the run: ${e.message}`;
+      });
   deps.progress?.entryDone(report);
   deps.log.info(
     {
@@ -120,21 +127,27 @@ async function syncTag(
   entry: MirrorEntry,
   tag: string,
 ): Promise<TagReport> {
-  const { state } = tagDeps;
-  const prev = currentTarget(tagDeps, entry.target, tag);
+  const { store } = tagDeps;
+  let prev: Previous | undefined;
   const r: TagReport = {
     source: showRepo(entry.source),
     target: showRepo(entry.target),
     tag,
-    previous: prev?.digest ?? null,
-    current: prev?.digest ?? null,
+    previous: null,
+    current: null,
     changed: false,
     pinned: false,
     error: null,
     upstream: null,
   };
   try {
-    const rec = state.getTag(entry.target, tag);
+    const rec = await store.getTag(entry.target, tag);
+    // no record yet: what the target holds from before (a tag pushed by hand, state kept before sharing)
+    prev = rec
+      ? (rec.current ?? undefined)
+      : tagDeps.meta.getTag(entry.target.registry, entry.target.repository, tag);
+    r.previous = prev?.digest ?? null;
+    r.current = r.previous;
     let upstream = await remote.headManifest(entry.source.repository, tag);
     if (upstream === undefined) {
       // no Docker-Content-Digest on the HEAD: the GET (counted) tells, and its body is kept
@@ -151,13 +164,13 @@ async function syncTag(
           ? `pinned at ${rec.pinnedDigest}`
           : `pinned at ${rec.pinnedDigest}: upstream moved to ${upstream}, not copied (wharf mirror unpin to follow again)`;
       if (!deps.dryRun) {
-        state.noteChecked(entry.target, tag, upstream, at);
-        state.bump();
+        await store.noteChecked(entry.target, tag, upstream, at);
+        await store.bump();
       }
       return r;
     }
     if (prev && rec?.sourceDigest === upstream) {
-      if (!deps.dryRun) state.noteChecked(entry.target, tag, upstream, at);
+      if (!deps.dryRun) await store.noteChecked(entry.target, tag, upstream, at);
       return r;
     }
     if (deps.dryRun) {
@@ -176,7 +189,7 @@ async function syncTag(
       parseDigest(upstream),
     );
     try {
-      const done = commitCopy(tagDeps, entry, tag, image, {
+      const done = await commitCopy(tagDeps, entry, tag, image, {
         target: entry.target,
         tag,
         source: entry.source,

@@ -20,6 +20,7 @@ import { RegistryRouter } from "../http/registry-router.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { MirrorService } from "../mirror/mirror-service.ts";
+import { openMirrorStore } from "../mirror/open-mirror-store.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { openPostgres } from "../store/pg/open-postgres.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
@@ -112,7 +113,13 @@ export async function startWharf(
     const mirrorEntries = resolveMirrorEntries(config.mirror, config).entries;
     const mirror =
       mirrorEntries.length > 0
-        ? new MirrorService({ entries: mirrorEntries, cache: opened.cache, registries: backends, log })
+        ? new MirrorService({
+            entries: mirrorEntries,
+            cache: opened.cache,
+            store: openMirrorStore(opened.cache, shared),
+            registries: backends,
+            log,
+          })
         : undefined;
     const router = new RegistryRouter(config);
     // a full or read-only disk does not stop the start: wharf serves what it has and refuses fills
@@ -146,7 +153,7 @@ export async function startWharf(
     registerConnectionMetrics(admin.metrics.registry, connections);
     if (mirror) {
       registerMirrorMetrics(admin.metrics.registry, () => mirror.status());
-      mirror.start();
+      await mirror.start();
       closers.push(() => mirror.stop());
     }
     evictor.onEvict = admin.onEviction;
