@@ -9,6 +9,7 @@ import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.t
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
+import { startReplicaServices } from "../admin/replica-services.ts";
 import { clientCommandsFor, statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
@@ -21,6 +22,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { MirrorService } from "../mirror/mirror-service.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
+import { tryCollectLease } from "../store/pg/collect-lease.ts";
 import { openPostgres } from "../store/pg/open-postgres.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
@@ -85,6 +87,7 @@ export async function startWharf(
       dataDir: config.dataDir,
       log,
       intervalMs: config.cache.evictInterval,
+      ...(shared && { lease: () => tryCollectLease(shared.pool) }),
     });
     opened.cache.onStored = () => evictor.noteStored();
     evictor.start();
@@ -121,6 +124,14 @@ export async function startWharf(
     await storeHealth.probe();
     storeHealth.start();
     closers.push(() => storeHealth.stop());
+    const replica = await startReplicaServices({
+      config,
+      shared,
+      bucket: opened.cache.shared,
+      store: storeHealth,
+      log,
+    });
+    closers.push(() => replica.stop());
     let ca: Ca | undefined;
     const admin = createAdminEndpoint({
       source: statusSourceFrom({
@@ -133,12 +144,15 @@ export async function startWharf(
         addresses,
         clientCommands: clientCommandsFor(loaded.source),
         ...(mirror && { mirror: () => mirror.status() }),
+        ...(replica.replicas && { replicas: replica.replicas }),
+        ...(replica.sharedStore && { sharedStore: replica.sharedStore }),
       }),
       readiness: createReadiness({
         store: storeHealth,
         ca: config.listen.https ? () => ca : undefined,
         listeners: (["https", "dns", "http", "admin"] as const).filter((l) => config.listen[l]),
         addresses,
+        ...(replica.sharedStore && { shared: replica.sharedStore }),
       }),
       token: loaded.adminToken?.reveal() ?? null,
     });
@@ -204,6 +218,7 @@ export async function startWharf(
         log,
         healthy: () => storeHealth.writable,
         onQuery: admin.onDnsQuery,
+        ...(replica.answers && { answers: replica.answers }),
       });
       closers.push(() => dns.responder.close());
       addresses.dns = `${config.listen.dns.host}:${dns.responder.udpPort}`;
