@@ -2,17 +2,25 @@
 // PostgreSQL register in the replica directory; their DNS responders (dig as the client) answer the
 // intercepted names with every healthy replica's address; the admin endpoint shows the replicas and
 // the shared stores' health; a killed replica leaves the answers within the expiry, a stopped one
-// at the next heartbeat; a database outage leaves a replica ready but degraded.
+// at the next heartbeat; a database outage leaves a replica ready but degraded. And `wharf gc` /
+// `wharf cache gc` run under the collection lease, while local eviction leaves the bucket whole.
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import type { ReplicaStatus } from "../../gateway/admin/replica-status.ts";
 import type { SharedStoreState } from "../../gateway/admin/shared-store-health.ts";
+import { tryCollectLease } from "../../gateway/store/pg/collect-lease.ts";
 import { type Ceph, startCeph } from "../support/ceph.ts";
 import { digAt } from "../support/dns-testbed.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
-import type { WharfProcess } from "../support/wharf-process.ts";
+import { runCommand } from "../support/run-command.ts";
+import { runSkopeo } from "../support/skopeo.ts";
+import { REPO_ROOT, type WharfProcess } from "../support/wharf-process.ts";
 
 let ceph: Ceph;
 let pg: Postgres;
@@ -71,6 +79,84 @@ const status = async (r: Replica) =>
     replicas: ReplicaStatus | null;
     sharedStore: SharedStoreState | null;
   };
+
+/** Runs a one-shot `wharf` command with a replica's configuration and storage secrets. */
+function wharfCli(w: WharfProcess, configFile: string, ...args: string[]) {
+  const env = w.config.storage as { postgres: unknown };
+  expect(env.postgres).toBeDefined();
+  return runCommand(
+    [
+      join(REPO_ROOT, "node_modules", ".bin", "node"),
+      join(REPO_ROOT, "bin", "wharf.mjs"),
+      ...args,
+      "--config",
+      configFile,
+    ],
+    {
+      env: { S3_ACCESS: ceph.accessKey, S3_SECRET: ceph.secretKey, WHARF_DB: set.databaseUrl },
+      allowFailure: true,
+      timeoutMs: 120_000,
+    },
+  );
+}
+
+const countFiles = async (dir: string): Promise<number> => {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n++;
+  return n;
+};
+
+describe("collection lease on PostgreSQL, local eviction on Ceph", () => {
+  it("gc commands wait their turn; evicting a replica's local copies leaves the bucket whole", async () => {
+    const a = await startReplica();
+    const host = new URL(a.w.httpUrl).host;
+    await runSkopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${host}/docker.io/library/busybox:latest`,
+      `dir:${join(a.w.dir, "pulled")}`,
+    ]);
+    // the same configuration with a budget every blob exceeds: `wharf cache gc` evicts them all
+    const config = parse(await readFile(join(a.w.dir, "wharf.yml"), "utf8")) as Record<string, unknown>;
+    const small = join(a.w.dir, "small.yml");
+    await writeFile(small, stringify({ ...config, cache: { maxSize: "1B" } }));
+    const verify = async () => {
+      const r = await wharfCli(a.w, small, "cache", "verify");
+      expect(r.code, r.stderr).toBe(0);
+      return Number(/verified (\d+) blob\(s\) in the shared store/.exec(r.stdout)?.[1]);
+    };
+    const inBucket = await verify();
+    expect(inBucket).toBeGreaterThanOrEqual(2); // busybox: a config and a layer at least
+    const blobs = join(String(config.dataDir), "blobs");
+    expect(await countFiles(blobs)).toBeGreaterThanOrEqual(inBucket);
+
+    const pool = new Pool({ connectionString: set.databaseUrl, max: 1 });
+    try {
+      const lease = await tryCollectLease(pool);
+      expect(lease, "the test holds the lease").toBeDefined();
+      for (const cmd of [["cache", "gc"], ["gc"]]) {
+        const busy = await wharfCli(a.w, small, ...cmd);
+        expect(busy.code, `wharf ${cmd.join(" ")}: ${busy.stdout}${busy.stderr}`).toBe(75);
+        expect(busy.stderr).toContain("another replica is collecting");
+      }
+      const dry = await wharfCli(a.w, small, "cache", "gc", "--dry-run");
+      expect(dry.code, "a dry run needs no lease").toBe(0);
+      expect(await countFiles(blobs), "nothing evicted while the lease is held").toBeGreaterThanOrEqual(
+        inBucket,
+      );
+      await lease?.release();
+    } finally {
+      await pool.end();
+    }
+    const gc = await wharfCli(a.w, small, "cache", "gc");
+    expect(gc.code, gc.stderr).toBe(0);
+    const evicted = Number(/(\d+) blob\(s\) evicted/.exec(gc.stdout)?.[1]);
+    expect(evicted, gc.stdout).toBeGreaterThanOrEqual(inBucket);
+    expect(await countFiles(blobs)).toBe(0);
+    expect(await verify(), "the bucket still holds every blob").toBe(inBucket);
+    await a.w.stop();
+  }, 180_000);
+});
 
 describe("replica directory, DNS answers and admin views on Ceph + PostgreSQL", () => {
   it("answers with every healthy replica, shows them, and forgets killed and stopped ones", async () => {

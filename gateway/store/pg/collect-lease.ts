@@ -66,6 +66,8 @@ export async function tryCollectLease(pool: pg.Pool): Promise<CollectLease | und
 /** The message the CLI and the evictor report when the lease is taken. */
 export const LEASE_BUSY =
   "another replica is collecting (wharf gc, wharf cache gc or eviction holds the lease); try again later";
+/** The commands' exit code then: EX_TEMPFAIL (sysexits.h), "try again later". */
+export const LEASE_BUSY_EXIT = 75;
 
 /**
  * For one-shot commands: a one-connection pool on storage.postgres, the lease taken on it, and a
@@ -88,5 +90,24 @@ export async function collectLeaseFor(
   } catch (e) {
     await pool.end().catch(() => {});
     throw new WharfError("STORE_UNAVAILABLE", `storage.postgres: ${describePgError(e, url)}`);
+  }
+}
+
+/**
+ * Runs `fn` holding the collection lease when the configuration has storage.postgres (a replica
+ * set), or simply runs it without. False: another replica holds the lease and `fn` did not run.
+ */
+export async function withCollectLease(url: Secret | null, fn: () => Promise<void>): Promise<boolean> {
+  if (!url) {
+    await fn();
+    return true;
+  }
+  const held = await collectLeaseFor(url);
+  try {
+    if (!held.lease) return false;
+    await fn();
+    return true;
+  } finally {
+    await held.close();
   }
 }
