@@ -7,6 +7,7 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Pool } from "pg";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import type { ReplicaStatus } from "../../gateway/admin/replica-status.ts";
@@ -194,6 +195,38 @@ describe("replica directory, DNS answers and admin views on Ceph + PostgreSQL", 
     expect(metrics).toMatch(/^wharf_replica_seen_age_seconds\{/m);
     expect(metrics).toMatch(/^wharf_shared_store_up\{store="bucket"\} 1$/m);
     expect(metrics).toMatch(/^wharf_shared_store_up\{store="database"\} 1$/m);
+    // the status page renders the same, in Chromium (Debian's, as test/e2e/status-page.test.ts uses)
+    const browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${a.ip}`,
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${a.admin}/`);
+      await page.waitForSelector("body[data-loaded]", { timeout: 15_000 });
+      expect(await page.isVisible("#replicas")).toBe(true);
+      const shown = await page.$$eval("[data-testid=replica]", (rows) =>
+        rows.map((r) => [
+          r.getAttribute("data-self"),
+          r.querySelector("[data-testid=replica-state]")?.textContent,
+        ]),
+      );
+      expect(shown.sort()).toEqual([
+        ["false", "healthy"],
+        ["true", "healthy"],
+      ]);
+      expect(await page.textContent("[data-testid=shared-store]")).toBe(
+        "Shared stores: bucket: reachable · database: reachable",
+      );
+    } finally {
+      await browser.close();
+    }
+
     const ready = await fetch(`${a.admin}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: "ready" });
