@@ -22,6 +22,9 @@ export interface ReplicaServices {
   replicas?: () => ReplicaStatus;
   /** For startDns: every healthy replica's address. */
   answers?: () => readonly string[];
+  /** Registers this replica (first heartbeat, then every 5 s): once its listeners are up. */
+  announce(): Promise<void>;
+  /** Leaves the directory (its row deleted) and stops probing; safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -40,7 +43,7 @@ export async function startReplicaServices(opts: {
     log,
     intervalMs: HEARTBEAT_MS,
   });
-  if (!health.configured) return { directory: undefined, stop: async () => {} };
+  if (!health.configured) return { directory: undefined, announce: async () => {}, stop: async () => {} };
   await health.probe();
   health.start();
   const sharedStore = () => health.state();
@@ -48,6 +51,7 @@ export async function startReplicaServices(opts: {
     return {
       directory: undefined,
       sharedStore,
+      announce: async () => {},
       stop: async () => health.stop(),
     };
   let addresses: string[] = [];
@@ -73,16 +77,22 @@ export async function startReplicaServices(opts: {
     log,
     intervalMs: HEARTBEAT_MS,
   });
-  await directory.start();
-  log.info({ id: directory.id, addresses }, "registered in the replica directory");
+  let stopping: Promise<void> | undefined;
   return {
     directory,
     sharedStore,
     replicas: () => replicaStatusOf(directory),
     answers: () => directory.answerAddresses(),
-    async stop() {
-      health.stop();
-      await directory.stop();
+    async announce() {
+      await directory.start();
+      log.info({ id: directory.id, addresses }, "registered in the replica directory");
+    },
+    stop() {
+      stopping ??= (async () => {
+        health.stop();
+        await directory.stop();
+      })();
+      return stopping;
     },
   };
 }

@@ -70,6 +70,8 @@ export async function startWharf(
   const closers: (() => Promise<void> | void)[] = [() => opened.close()];
   const servers: Server[] = [];
   const addresses: Record<string, string> = {};
+  // leaves the replica directory first on close, so other replicas stop sending clients here
+  let withdraw: () => Promise<void> = async () => {};
   try {
     const shared = loaded.metadataUrl ? await openPostgres(loaded.metadataUrl, log) : undefined;
     if (shared) closers.push(() => shared.close());
@@ -132,6 +134,7 @@ export async function startWharf(
       log,
     });
     closers.push(() => replica.stop());
+    withdraw = () => replica.stop();
     let ca: Ca | undefined;
     const admin = createAdminEndpoint({
       source: statusSourceFrom({
@@ -240,6 +243,8 @@ export async function startWharf(
       closers.push(() => http.stop());
       addresses.http = http.address;
     }
+    // in the replica directory (and other replicas' DNS answers) only once every listener is up
+    await replica.announce();
   } catch (e) {
     for (const s of servers) s.close();
     for (const c of closers.reverse()) await c();
@@ -249,6 +254,7 @@ export async function startWharf(
   const close = () => {
     closing ??= (async () => {
       log.info("wharf stopping");
+      await withdraw();
       await Promise.all(
         servers.map(
           (s) =>

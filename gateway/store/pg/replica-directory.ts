@@ -55,6 +55,7 @@ export class ReplicaDirectory {
   /** The last list read, and when (local clock) it was read. */
   #snapshot: { at: number; rows: ReplicaEntry[] } = { at: 0, rows: [] };
   #failing = false;
+  #stopped = false;
 
   constructor(opts: {
     pool: pg.Pool;
@@ -86,6 +87,7 @@ export class ReplicaDirectory {
   /** Registers this replica (the first heartbeat), then beats every intervalMs. */
   async start(): Promise<void> {
     await this.beat();
+    if (this.#stopped) return;
     this.#timer = setInterval(() => void this.beat(), this.intervalMs);
     this.#timer.unref();
   }
@@ -198,6 +200,7 @@ export class ReplicaDirectory {
 
   /** Stops beating and deletes this replica's row (a clean stop; a crash leaves it to expire). */
   async stop(): Promise<void> {
+    this.#stopped = true;
     clearInterval(this.#timer);
     await this.#beating;
     await this.#pool.query("DELETE FROM replicas WHERE id = $1", [this.id]).catch((e: Error) => {
