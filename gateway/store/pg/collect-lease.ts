@@ -13,6 +13,10 @@ import { describePgError } from "./open-postgres.ts";
 const LOCK_CLASS = 0x77686172;
 const COLLECT = 1;
 
+/** A database that stopped answering fails the call instead of hanging a collector (pg's read timeout). */
+const timed = (text: string, values: unknown[]) =>
+  ({ text, values, query_timeout: 10_000 }) as pg.QueryConfig;
+
 export interface CollectLease {
   release(): Promise<void>;
 }
@@ -32,10 +36,9 @@ export async function tryCollectLease(pool: pg.Pool): Promise<CollectLease | und
   client.on("error", onError);
   let keep = false;
   try {
-    const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS ok", [
-      LOCK_CLASS,
-      COLLECT,
-    ]);
+    const { rows } = await client.query<{ ok: boolean }>(
+      timed("SELECT pg_try_advisory_lock($1, $2) AS ok", [LOCK_CLASS, COLLECT]),
+    );
     if (!rows[0]?.ok) return undefined;
     keep = true;
   } finally {
@@ -51,7 +54,7 @@ export async function tryCollectLease(pool: pg.Pool): Promise<CollectLease | und
       released = true;
       try {
         if (broken) throw broken;
-        await client.query("SELECT pg_advisory_unlock($1, $2)", [LOCK_CLASS, COLLECT]);
+        await client.query(timed("SELECT pg_advisory_unlock($1, $2)", [LOCK_CLASS, COLLECT]));
         client.off("error", onError);
         client.release();
       } catch (e) {

@@ -119,6 +119,29 @@ describe("replica directory", () => {
   });
 });
 
+describe("replica directory on a database that stops answering", () => {
+  it("a heartbeat blocked in the database gives up after one interval; the next one succeeds", async () => {
+    const ok = { store: true, bucket: true, database: true };
+    const a = replica("g", "127.0.0.41", ok, 1_000);
+    await a.beat();
+    // another session holds the table: every statement on it waits (a hung server looks the same)
+    const blocker = await meta.pool.connect();
+    await blocker.query("BEGIN");
+    await blocker.query("LOCK TABLE replicas IN ACCESS EXCLUSIVE MODE");
+    const t0 = Date.now();
+    await a.beat();
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(5_000);
+    await blocker.query("ROLLBACK");
+    blocker.release();
+    await a.beat();
+    expect(a.list().map((r) => r.id)).toEqual(["g"]);
+    expect(a.list()[0]?.seenAgoMs).toBeLessThan(1_000);
+    await a.stop();
+  });
+});
+
 describe("collection lease", () => {
   it("one holder at a time; released or disconnected, the next one gets it", async () => {
     const first = await tryCollectLease(meta.pool);

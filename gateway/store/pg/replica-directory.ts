@@ -103,7 +103,7 @@ export class ReplicaDirectory {
   async #beat(): Promise<void> {
     const health = this.#health();
     try {
-      await this.#pool.query(
+      await this.#query(
         `INSERT INTO replicas (id, name, addresses, started_at, seen_at, healthy, health)
          VALUES ($1, $2, $3, $4, ${DB_NOW}, $5, $6)
          ON CONFLICT (id) DO UPDATE SET name = $2, addresses = $3, seen_at = ${DB_NOW},
@@ -117,8 +117,8 @@ export class ReplicaDirectory {
           JSON.stringify(health),
         ],
       );
-      await this.#pool.query(`DELETE FROM replicas WHERE seen_at < ${DB_NOW} - $1`, [FORGET_AFTER_MS]);
-      const { rows } = await this.#pool.query<{
+      await this.#query(`DELETE FROM replicas WHERE seen_at < ${DB_NOW} - $1`, [FORGET_AFTER_MS]);
+      const { rows } = await this.#query<{
         id: string;
         name: string;
         addresses: string[];
@@ -129,6 +129,7 @@ export class ReplicaDirectory {
       }>(
         `SELECT id, name, addresses, started_at, ${DB_NOW} - seen_at AS age, healthy, health
          FROM replicas ORDER BY name, id`,
+        [],
       );
       this.#snapshot = {
         at: this.#now(),
@@ -151,6 +152,15 @@ export class ReplicaDirectory {
         this.#log.warn({ err: (e as Error).message }, "replica directory: heartbeat failed; retrying");
       this.#failing = true;
     }
+  }
+
+  /**
+   * A query that gives up after one heartbeat: a database that stopped answering (a partition)
+   * must not hang the heartbeat; pg then discards the connection.
+   */
+  #query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const config = { text, values, query_timeout: Math.max(1_000, this.intervalMs) };
+    return this.#pool.query<R>(config as pg.QueryConfig);
   }
 
   /**
@@ -203,7 +213,7 @@ export class ReplicaDirectory {
     this.#stopped = true;
     clearInterval(this.#timer);
     await this.#beating;
-    await this.#pool.query("DELETE FROM replicas WHERE id = $1", [this.id]).catch((e: Error) => {
+    await this.#query("DELETE FROM replicas WHERE id = $1", [this.id]).catch((e: Error) => {
       this.#log.warn({ err: e.message }, "replica directory: could not remove this replica's row");
     });
   }
