@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { Hono } from "hono";
 import { requireBearer } from "./bearer-auth.ts";
 import type { WharfMetrics } from "./metrics.ts";
-import type { Readiness } from "./readiness.ts";
+import type { Readiness, ReadinessCheck } from "./readiness.ts";
 import { buildStatusReport } from "./status-report.ts";
 import type { StatusSource } from "./status-source.ts";
 import type { WharfStats } from "./wharf-stats.ts";
@@ -60,15 +60,17 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
   app.get("/readyz", async (c) => {
-    const checks = await deps
+    const checks: ReadinessCheck[] = await deps
       .readiness()
       .catch((e: Error) => [{ name: "readiness", ok: false, detail: e.message }]);
     const failures = checks.filter((ch) => !ch.ok);
+    const degraded = checks.filter((ch) => ch.ok && ch.degraded);
     return c.json(
       {
-        status: failures.length === 0 ? "ready" : "not ready",
+        status: failures.length > 0 ? "not ready" : degraded.length > 0 ? "degraded" : "ready",
         checks,
         failures: failures.map((f) => f.name),
+        ...(degraded.length > 0 && { degraded: degraded.map((d) => d.name) }),
       },
       failures.length === 0 ? 200 : 503,
     );

@@ -11,6 +11,7 @@ import type { RequestEvent } from "../http/registry-app.ts";
 import { createAdminApp } from "./admin-app.ts";
 import { createMetrics, type WharfMetrics } from "./metrics.ts";
 import type { Readiness } from "./readiness.ts";
+import { registerReplicaMetrics } from "./replica-status.ts";
 import type { StatusSource } from "./status-source.ts";
 import { WharfStats } from "./wharf-stats.ts";
 
@@ -40,6 +41,7 @@ export function createAdminEndpoint(opts: {
 }): AdminEndpoint {
   const stats = new WharfStats({ now: opts.now });
   const metrics = createMetrics(opts.source, { defaultMetrics: opts.defaultMetrics });
+  registerReplicaMetrics(metrics.registry, opts.source);
   const app = createAdminApp({
     stats,
     metrics,

@@ -1,9 +1,14 @@
 // Readiness checks for GET /readyz (compose healthchecks, orchestrators): the store takes writes,
 // the CA is loaded, every configured listener is bound. Liveness (/healthz) needs none of this.
+// A shared store (bucket, database) that does not answer makes the replica degraded, not unready:
+// it still serves its local disk and fills from upstream on its own (docs/storage.md#health).
+import type { SharedStoreState } from "./shared-store-health.ts";
 
 export interface ReadinessCheck {
   name: string;
   ok: boolean;
+  /** Passing, but the replica works without a part (a shared store): /readyz says "degraded". */
+  degraded?: boolean;
   detail?: string;
 }
 
@@ -21,6 +26,8 @@ export function createReadiness(opts: {
   listeners: readonly string[];
   /** Which listeners are bound now (startWharf's `addresses`, filled in as they come up). */
   addresses: Readonly<Record<string, string>>;
+  /** The shared stores' last probe (admin/shared-store-health.ts); omit without storage.s3/postgres. */
+  shared?: () => SharedStoreState;
 }): Readiness {
   return async function readiness() {
     const { store } = opts;
@@ -38,6 +45,20 @@ export function createReadiness(opts: {
           ? { name: `listen.${name}`, ok: true, detail: address }
           : { name: `listen.${name}`, ok: false, detail: "not listening" },
       );
+    }
+    const shared = opts.shared?.();
+    for (const store of ["bucket", "database"] as const) {
+      const s = shared?.[store];
+      if (!s) continue;
+      const name = `shared.${store}`;
+      if (s.reachable === false)
+        checks.push({
+          name,
+          ok: true,
+          degraded: true,
+          detail: `unreachable (${s.error ?? "no answer"}): serving the local disk, filling from upstream without sharing`,
+        });
+      else checks.push({ name, ok: true, detail: s.reachable ? "reachable" : "not probed yet" });
     }
     return checks;
   };

@@ -142,6 +142,46 @@ function mirrorRows(entries) {
   return rows;
 }
 
+// healthy, degraded (a shared store does not answer it), gone (no heartbeat): breaker badge colours
+const REPLICA_BADGE = { healthy: "closed", degraded: "half-open", gone: "open" };
+
+function storeText(name, p) {
+  if (!p) return null;
+  if (p.reachable === null) return `${name}: not probed yet`;
+  return p.reachable ? `${name}: reachable` : `${name}: unreachable (${p.error || "no answer"})`;
+}
+
+function renderReplicas(s) {
+  const shared = s.sharedStore;
+  const replicas = s.replicas;
+  $("#replicas").hidden = !shared && !replicas;
+  const stores = shared ? [storeText("bucket", shared.bucket), storeText("database", shared.database)] : [];
+  const line = stores.filter(Boolean).join(" · ");
+  setValue(byTestId("shared-store"), line ? `Shared stores: ${line}` : "", line);
+  $("#replica-rows").replaceChildren(
+    ...(replicas ? replicas.replicas : []).map((r) => {
+      const missing = Object.entries(r.health || {})
+        .filter(([, ok]) => ok === false)
+        .map(([k]) => k);
+      const state =
+        r.state === "degraded" && missing.length > 0 ? `degraded: ${missing.join(", ")}` : r.state;
+      return el(
+        "tr",
+        { "data-testid": "replica", "data-id": r.id, "data-self": String(r.self) },
+        el("td", {}, r.self ? `${r.name} (this replica)` : r.name),
+        el("td", { class: "mono" }, r.id),
+        el("td", { class: "mono" }, r.addresses.join(", ") || "—"),
+        el(
+          "td",
+          {},
+          el("span", { class: `badge ${REPLICA_BADGE[r.state]}`, "data-testid": "replica-state" }, state),
+        ),
+        el("td", { class: "num", "data-testid": "replica-seen" }, `${r.seenSecondsAgo.toFixed(1)} s ago`),
+      );
+    }),
+  );
+}
+
 function render(s) {
   setValue(byTestId("version"), `v${s.version}`, s.version);
   setValue(byTestId("uptime"), formatUptime(s.uptimeSeconds), s.uptimeSeconds);
@@ -175,6 +215,7 @@ function render(s) {
   const mirror = s.mirror || [];
   $("#mirror").hidden = mirror.length === 0;
   $("#mirror-tags").replaceChildren(...mirrorRows(mirror));
+  renderReplicas(s);
   const denials = s.accessDenials || [];
   $("#denials").hidden = denials.length === 0;
   $("#denial-rows").replaceChildren(

@@ -5,6 +5,8 @@ import type { Denial } from "../access/access-audit.ts";
 import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 import type { UpstreamHealthSnapshot } from "../upstream/upstream-health.ts";
+import type { ReplicaStatus } from "./replica-status.ts";
+import type { SharedStoreState } from "./shared-store-health.ts";
 import type { CaInfo, StatusSource } from "./status-source.ts";
 import {
   bytesSaved,
@@ -71,6 +73,10 @@ export interface StatusReport {
   mirror: MirrorEntryStatus[];
   /** The latest access denials, newest first (names and addresses only, never a credential). */
   accessDenials: Denial[];
+  /** The replica set (null: not in one, no storage.postgres). */
+  replicas: ReplicaStatus | null;
+  /** The shared stores' health (null: storage is the local disk only). */
+  sharedStore: SharedStoreState | null;
 }
 
 export function buildStatusReport(stats: WharfStats, source: StatusSource, now = Date.now()): StatusReport {
@@ -142,5 +148,7 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     listen: source.listen(),
     mirror: source.mirror?.() ?? [],
     accessDenials: source.accessDenials?.() ?? [],
+    replicas: source.replicas?.() ?? null,
+    sharedStore: source.sharedStore?.() ?? null,
   };
 }

@@ -11,6 +11,8 @@ import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 import type { UpstreamHealthSnapshot } from "../upstream/upstream-health.ts";
+import type { ReplicaStatus } from "./replica-status.ts";
+import type { SharedStoreState } from "./shared-store-health.ts";
 
 export interface RegistryInfo {
   name: string;
@@ -58,6 +60,10 @@ export interface StatusSource {
   mirror?(): MirrorEntryStatus[];
   /** The latest access denials, newest first (absent: no access section). */
   accessDenials?(): Denial[];
+  /** This replica and the others in the replica directory (absent: no storage.postgres). */
+  replicas?(): ReplicaStatus;
+  /** Whether the bucket and the database answer (absent: neither is configured). */
+  sharedStore?(): SharedStoreState;
 }
 
 /** What the status page offers to copy (cli/ca-command.ts, cli/client-config-command.ts). */
@@ -96,6 +102,8 @@ export function statusSourceFrom(parts: {
   addresses: Record<string, string>;
   clientCommands?: readonly string[];
   mirror?: () => MirrorEntryStatus[];
+  replicas?: () => ReplicaStatus;
+  sharedStore?: () => SharedStoreState;
 }): StatusSource {
   const { config, cache, backends } = parts;
   return {
@@ -133,5 +141,7 @@ export function statusSourceFrom(parts: {
     listen: () => ({ ...parts.addresses }),
     clientCommands: () => [...(parts.clientCommands ?? DEFAULT_CLIENT_COMMANDS)],
     ...(parts.mirror && { mirror: parts.mirror }),
+    ...(parts.replicas && { replicas: parts.replicas }),
+    ...(parts.sharedStore && { sharedStore: parts.sharedStore }),
   };
 }

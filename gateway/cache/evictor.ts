@@ -12,7 +12,12 @@ export interface EvictionResult {
   evicted: number;
   bytes: number;
   skippedInUse: number;
+  /** Skipped: another replica holds the collection lease (retried on the next pass). */
+  leaseBusy?: boolean;
 }
+
+/** The collection lease of a replica set (store/pg/collect-lease.ts): undefined when held elsewhere. */
+export type TakeLease = () => Promise<{ release(): Promise<void> } | undefined>;
 
 /** Evict down to this share of maxSize, so that eviction doesn't run on every store. */
 const LOW_WATERMARK = 0.9;
@@ -29,6 +34,7 @@ export class Evictor {
   #running: Promise<EvictionResult> | undefined;
   #again = false;
   #warnedShortfall = false;
+  readonly #lease: TakeLease | undefined;
   onEvict: ((r: EvictionResult) => void) | undefined;
 
   constructor(opts: {
@@ -38,7 +44,10 @@ export class Evictor {
     dataDir: string;
     log: Logger;
     intervalMs: number;
+    /** With a replica set, passes run under the collection lease, one replica at a time. */
+    lease?: TakeLease;
   }) {
+    this.#lease = opts.lease;
     this.#cache = opts.cache;
     this.#maxSize = opts.maxSize;
     this.#minFree = opts.minFree;
@@ -88,8 +97,8 @@ export class Evictor {
     const result: EvictionResult = { evicted: 0, bytes: 0, skippedInUse: 0 };
     const cache = this.#cache;
     if (!dryRun) cache.flushPendingDeletes();
-    let bytes = cache.db.evictableSize().bytes - cache.pendingDeletes.bytes();
-    let free = await freeBytes(this.#dataDir);
+    const bytes = cache.db.evictableSize().bytes - cache.pendingDeletes.bytes();
+    const free = await freeBytes(this.#dataDir);
     const overSize = () => this.#maxSize !== null && bytes > this.#maxSize;
     let lowDisk = () => free < this.#minFree;
     if (lowDisk() && this.#minFree - free > bytes) {
@@ -102,6 +111,33 @@ export class Evictor {
       lowDisk = () => false;
     } else this.#warnedShortfall = false;
     if (!overSize() && !lowDisk()) return result;
+    // Local eviction deletes this replica's own copies only, never the bucket's, so the lease is
+    // about pacing, not safety: a disk below minFree is served first, lease or not.
+    let lease: Awaited<ReturnType<TakeLease>>;
+    try {
+      lease = await this.#lease?.();
+      if (this.#lease && !lease && !lowDisk()) {
+        this.#log.info("eviction deferred: another replica is collecting (collection lease)");
+        return { ...result, leaseBusy: true };
+      }
+    } catch (e) {
+      this.#log.warn({ err: (e as Error).message }, "collection lease unavailable; evicting locally anyway");
+    }
+    try {
+      return await this.#evict(result, { bytes, free, dryRun, lowDisk });
+    } finally {
+      await lease?.release().catch(() => {});
+    }
+  }
+
+  async #evict(
+    result: EvictionResult,
+    s: { bytes: number; free: number; dryRun: boolean; lowDisk: () => boolean },
+  ): Promise<EvictionResult> {
+    const cache = this.#cache;
+    const { dryRun } = s;
+    let { bytes, free } = s;
+    const lowDisk = () => s.lowDisk() && free < this.#minFree;
     const target = this.#maxSize !== null ? this.#maxSize * LOW_WATERMARK : 0;
     const seen = new Set<string>();
     while ((this.#maxSize !== null && bytes > target) || lowDisk()) {

@@ -1,5 +1,6 @@
 // `wharf cache ls|rm|gc|verify`: maintenance on the cache in dataDir. Safe beside a running
-// server (see openCache's shared mode).
+// server (see openCache's shared mode). In a replica set (storage.postgres), `gc` runs under the
+// collection lease, one replica at a time (store/pg/collect-lease.ts).
 import type { Command } from "commander";
 import {
   collectGarbage,
@@ -12,15 +13,16 @@ import { openCache } from "../cache/open-cache.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { formatBytes } from "../config/units.ts";
 import { silentLogger } from "../log.ts";
+import { LEASE_BUSY, LEASE_BUSY_EXIT, withCollectLease } from "../store/pg/collect-lease.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createProgress } from "./progress.ts";
 
 async function withCache<T>(
   configFile: string | undefined,
   fn: (ctx: Awaited<ReturnType<typeof open>>) => Promise<T>,
-  opts: { sharedStore?: boolean } = {},
+  opts: { sharedStore?: boolean; storageCredentials?: boolean } = {},
 ): Promise<T> {
-  const ctx = await open(configFile, opts.sharedStore === true);
+  const ctx = await open(configFile, opts.sharedStore === true, opts.storageCredentials);
   try {
     return await fn(ctx);
   } finally {
@@ -28,9 +30,12 @@ async function withCache<T>(
   }
 }
 
-/** `sharedStore`: also open storage.s3's bucket (its keys are then resolved; no upstream secrets). */
-async function open(configFile: string | undefined, sharedStore: boolean) {
-  const loaded = loadConfig(configFile, process.env, { credentials: false, storageCredentials: sharedStore });
+/**
+ * `sharedStore`: also open storage.s3's bucket; it and `storageCredentials` resolve the storage keys
+ * and storage.postgres's URL (never upstream secrets).
+ */
+async function open(configFile: string | undefined, sharedStore: boolean, storageCredentials = sharedStore) {
+  const loaded = loadConfig(configFile, process.env, { credentials: false, storageCredentials });
   const { config } = loaded;
   const opened = await openCache({
     dataDir: config.dataDir,
@@ -39,7 +44,7 @@ async function open(configFile: string | undefined, sharedStore: boolean) {
     shared: true,
     sharedStore: sharedStore ? openSharedStore(loaded) : undefined,
   });
-  return { config, opened, cache: opened.cache };
+  return { config, opened, cache: opened.cache, metadataUrl: loaded.metadataUrl };
 }
 
 const out = (line: string): void => {
@@ -84,20 +89,31 @@ export function registerCacheCommands(program: Command): void {
     .option("-c, --config <file>", "configuration file", process.env.WHARF_CONFIG)
     .option("-n, --dry-run", "report what would be done, change nothing")
     .action((opts: { config?: string; dryRun?: boolean }) =>
-      withCache(opts.config, async ({ cache: c, config }) => {
-        const r = await collectGarbage(c, {
-          dataDir: config.dataDir,
-          maxSize: config.cache.maxSize,
-          minFree: config.cache.minFree,
-          dryRun: opts.dryRun === true,
-          log: silentLogger,
-          progress: (total) => createProgress({ total, label: "gc" }),
-        });
-        const verb = opts.dryRun ? "would" : "did";
-        out(
-          `gc (${verb}): ${r.orphanRecords} orphaned record(s) dropped, ${r.unindexedFiles} stray file(s) indexed, ${r.evicted} blob(s) evicted (${formatBytes(r.evictedBytes)})`,
-        );
-      }),
+      withCache(
+        opts.config,
+        async ({ cache: c, config, metadataUrl }) => {
+          const collect = async () => {
+            const r = await collectGarbage(c, {
+              dataDir: config.dataDir,
+              maxSize: config.cache.maxSize,
+              minFree: config.cache.minFree,
+              dryRun: opts.dryRun === true,
+              log: silentLogger,
+              progress: (total) => createProgress({ total, label: "gc" }),
+            });
+            const verb = opts.dryRun ? "would" : "did";
+            out(
+              `gc (${verb}): ${r.orphanRecords} orphaned record(s) dropped, ${r.unindexedFiles} stray file(s) indexed, ${r.evicted} blob(s) evicted (${formatBytes(r.evictedBytes)})`,
+            );
+          };
+          // a dry run changes nothing: it needs no lease
+          if (!(await withCollectLease(opts.dryRun ? null : metadataUrl, collect))) {
+            process.stderr.write(`wharf cache gc: ${LEASE_BUSY}\n`);
+            process.exitCode = LEASE_BUSY_EXIT;
+          }
+        },
+        { storageCredentials: true },
+      ),
     );
   cache
     .command("verify")

@@ -9,6 +9,7 @@ import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.t
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
 import { createReadiness } from "../admin/readiness.ts";
+import { startReplicaServices } from "../admin/replica-services.ts";
 import { clientCommandsFor, statusSourceFrom } from "../admin/status-source.ts";
 import { Evictor } from "../cache/evictor.ts";
 import { openCache } from "../cache/open-cache.ts";
@@ -22,6 +23,7 @@ import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { MirrorService } from "../mirror/mirror-service.ts";
 import { openMirrorStore } from "../mirror/open-mirror-store.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
+import { tryCollectLease } from "../store/pg/collect-lease.ts";
 import { openPostgres } from "../store/pg/open-postgres.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
@@ -69,6 +71,8 @@ export async function startWharf(
   const closers: (() => Promise<void> | void)[] = [() => opened.close()];
   const servers: Server[] = [];
   const addresses: Record<string, string> = {};
+  // leaves the replica directory first on close, so other replicas stop sending clients here
+  let withdraw: () => Promise<void> = async () => {};
   try {
     const shared = loaded.metadataUrl ? await openPostgres(loaded.metadataUrl, log) : undefined;
     if (shared) closers.push(() => shared.close());
@@ -86,6 +90,7 @@ export async function startWharf(
       dataDir: config.dataDir,
       log,
       intervalMs: config.cache.evictInterval,
+      ...(shared && { lease: () => tryCollectLease(shared.pool) }),
     });
     opened.cache.onStored = () => evictor.noteStored();
     evictor.start();
@@ -128,6 +133,15 @@ export async function startWharf(
     await storeHealth.probe();
     storeHealth.start();
     closers.push(() => storeHealth.stop());
+    const replica = await startReplicaServices({
+      config,
+      shared,
+      bucket: opened.cache.shared,
+      store: storeHealth,
+      log,
+    });
+    closers.push(() => replica.stop());
+    withdraw = () => replica.stop();
     let ca: Ca | undefined;
     const admin = createAdminEndpoint({
       source: statusSourceFrom({
@@ -140,12 +154,15 @@ export async function startWharf(
         addresses,
         clientCommands: clientCommandsFor(loaded.source),
         ...(mirror && { mirror: () => mirror.status() }),
+        ...(replica.replicas && { replicas: replica.replicas }),
+        ...(replica.sharedStore && { sharedStore: replica.sharedStore }),
       }),
       readiness: createReadiness({
         store: storeHealth,
         ca: config.listen.https ? () => ca : undefined,
         listeners: (["https", "dns", "http", "admin"] as const).filter((l) => config.listen[l]),
         addresses,
+        ...(replica.sharedStore && { shared: replica.sharedStore }),
       }),
       token: loaded.adminToken?.reveal() ?? null,
     });
@@ -211,6 +228,7 @@ export async function startWharf(
         log,
         healthy: () => storeHealth.writable,
         onQuery: admin.onDnsQuery,
+        ...(replica.answers && { answers: replica.answers }),
       });
       closers.push(() => dns.responder.close());
       addresses.dns = `${config.listen.dns.host}:${dns.responder.udpPort}`;
@@ -232,6 +250,8 @@ export async function startWharf(
       closers.push(() => http.stop());
       addresses.http = http.address;
     }
+    // in the replica directory (and other replicas' DNS answers) only once every listener is up
+    await replica.announce();
   } catch (e) {
     for (const s of servers) s.close();
     for (const c of closers.reverse()) await c();
@@ -241,6 +261,7 @@ export async function startWharf(
   const close = () => {
     closing ??= (async () => {
       log.info("wharf stopping");
+      await withdraw();
       await Promise.all(
         servers.map(
           (s) =>

@@ -35,6 +35,10 @@ export async function openPostgres(
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: "wharf",
+    // a partitioned database must not hang requests or heartbeats: TCP keep-alive notices a dead
+    // peer, and no query of wharf's takes anywhere near this long
+    keepAlive: true,
+    query_timeout: 30_000,
   });
   // an idle connection that breaks (server restart) is reported here; without a listener it would
   // be an uncaught error; the next query opens a new connection

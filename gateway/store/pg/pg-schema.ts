@@ -2,6 +2,7 @@
 // inside one transaction holding an advisory lock, so replicas starting together migrate once.
 import type pg from "pg";
 import { MIRROR_MIGRATION } from "./pg-mirror-schema.ts";
+import { REPLICA_HEALTH_MIGRATION } from "./replica-directory.ts";
 
 const MIGRATIONS: readonly string[] = [
   // 1: proxied tags and the replica directory
@@ -13,8 +14,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE replicas (
      id text PRIMARY KEY, name text NOT NULL, addresses jsonb NOT NULL,
      started_at bigint NOT NULL, seen_at bigint NOT NULL, healthy boolean NOT NULL);`,
-  // managed mirror: tags, history, runs, generation (pg-mirror-schema.ts)
+  // 2: managed mirror: tags, history, runs, generation (pg-mirror-schema.ts)
   MIRROR_MIGRATION,
+  // 3: the parts of a replica's health (store, bucket, database) beside `healthy`
+  REPLICA_HEALTH_MIGRATION,
 ];
 
 /** An arbitrary constant naming wharf's migration lock among the database's advisory locks. */
