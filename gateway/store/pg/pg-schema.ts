@@ -1,6 +1,7 @@
 // The shared metadata schema, as numbered migrations. Each replica runs the missing ones at start
 // inside one transaction holding an advisory lock, so replicas starting together migrate once.
 import type pg from "pg";
+import { HOSTED_MIGRATION } from "./pg-hosted-schema.ts";
 
 const MIGRATIONS: readonly string[] = [
   // 1: proxied tags and the replica directory
@@ -12,6 +13,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE replicas (
      id text PRIMARY KEY, name text NOT NULL, addresses jsonb NOT NULL,
      started_at bigint NOT NULL, seen_at bigint NOT NULL, healthy boolean NOT NULL);`,
+  // 2: hosted registries' index and upload sessions (pg-hosted-schema.ts)
+  HOSTED_MIGRATION,
 ];
 
 /** An arbitrary constant naming wharf's migration lock among the database's advisory locks. */
