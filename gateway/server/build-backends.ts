@@ -9,6 +9,7 @@ import type { RateLimits } from "../cache/rate-limits.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
 import type { Logger } from "../log.ts";
 import { HostedRegistry } from "../registry/hosted/hosted-registry.ts";
+import { sharedHosting } from "../registry/hosted/shared-hosting.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import type { Registry } from "../registry/registry.ts";
 import type { SharedMetadata } from "../store/pg/open-postgres.ts";
@@ -31,7 +32,12 @@ export function buildBackends(opts: {
   for (const [name, reg] of Object.entries(config.registries)) {
     const log = opts.log.child({ registry: name });
     if (reg.hosted) {
-      registries.set(name, new HostedRegistry({ name, config: reg.hosted, cache: opts.cache, log }));
+      const config = reg.hosted;
+      const shared = sharedHosting({ name, config, cache: opts.cache, metadata: opts.shared, log });
+      registries.set(
+        name,
+        new HostedRegistry({ name, config, cache: opts.cache, log, ...(shared && { shared }) }),
+      );
       continue;
     }
     if (reg.upstream === undefined) throw new Error(`registry ${name} has neither upstream nor hosted`);

@@ -1,0 +1,202 @@
+// Issue 18, hosted content in a replica set: three wharf replicas on one bucket of a real Ceph
+// (RADOS Gateway) sharing a real PostgreSQL. A push whose POST, PATCHes and PUT land on different
+// replicas completes; skopeo pulls the image back through a third replica with every digest
+// verified; tags and the manifest are visible from every replica; a chunk out of order, or one that
+// lost the race for its offset on another replica, is answered 416; no upload piece is left in the
+// bucket. Then the OCI conformance suite (all four workflows) against a replica.
+import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Ceph, startCeph } from "../support/ceph.ts";
+import { CREDS, HOSTED, USER, writeHtpasswd } from "../support/hosted-wharf.ts";
+import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
+import { assertConformanceSuite, runConformance } from "../support/oci-conformance.ts";
+import { makeTestImage, OciPushClient, sha256 } from "../support/oci-push-client.ts";
+import { type Postgres, startPostgres } from "../support/postgres.ts";
+import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
+import { runSkopeo } from "../support/skopeo.ts";
+import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
+import type { WharfProcess } from "../support/wharf-process.ts";
+
+const MiB = 1024 * 1024;
+let ceph: Ceph;
+let pg: Postgres;
+let net: LoopbackInternet;
+let tmp: TempDir;
+let set: ReplicaSet;
+let replicas: WharfProcess[];
+
+beforeAll(async () => {
+  assertConformanceSuite();
+  tmp = await makeTempDir("wharf-e2e-replicas-hosted-");
+  [ceph, pg, net] = await Promise.all([startCeph(), startPostgres(), startLoopbackInternet()]);
+  const htpasswd = join(tmp.path, "htpasswd");
+  await writeHtpasswd(htpasswd, { [USER.name]: USER.password });
+  set = await createReplicaSet(ceph, pg, net);
+  const extra = {
+    access: { htpasswd },
+    registries: {
+      [HOSTED]: { hosted: { allowDelete: true } },
+      "docker.io": { upstream: net.hubProxy.url },
+    },
+  };
+  replicas = await Promise.all([set.start(extra), set.start(extra), set.start(extra)]);
+}, 240_000);
+
+afterAll(async () => {
+  for (const w of set?.started ?? []) await w.stop().catch(() => {});
+  await net?.stop();
+  await pg?.stop();
+  await ceph?.stop();
+  await tmp?.remove();
+});
+
+const client = (w: WharfProcess) => new OciPushClient({ base: `${w.httpUrl}/v2/${HOSTED}`, creds: CREDS });
+
+/** The path (and query) of a Location: the next request goes to another replica's host. */
+const pathOf = (location: string | null | undefined): string => {
+  if (!location) throw new Error("no Location");
+  const u = new URL(location, "http://placeholder");
+  return u.pathname + u.search;
+};
+
+/** A body sent without Content-Length (chunked): the streamed PATCH docker and containerd send. */
+function streamed(data: Buffer): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= data.length) return c.close();
+      c.enqueue(new Uint8Array(data.subarray(at, at + 256 * 1024)));
+      at += 256 * 1024;
+    },
+  });
+}
+
+async function uploadPieces(): Promise<string[]> {
+  const r = await ceph.client.send(
+    new ListObjectsV2Command({ Bucket: set.bucket, Prefix: "wharf/uploads/" }),
+  );
+  return (r.Contents ?? []).map((o) => o.Key ?? "");
+}
+
+describe("hosted registry across three replicas on Ceph and PostgreSQL", () => {
+  it("a push spread over the replicas is pulled through another, and seen by every one", async () => {
+    const [one, two, three] = replicas as [WharfProcess, WharfProcess, WharfProcess];
+    const [c1, c2, c3] = [client(one), client(two), client(three)];
+    // 12 MiB: the streamed first chunk (9 MiB) is stored as more than one piece
+    const image = makeTestImage(12 * MiB);
+    const repo = "team/app";
+
+    // layer: POST on 1, a streamed PATCH on 2, a ranged PATCH on 3, PUT on 1
+    let loc = await c1.startUpload(repo);
+    const first = image.layer.subarray(0, 9 * MiB);
+    let r = await c2.request("PATCH", pathOf(loc), {
+      body: streamed(first),
+      headers: { "content-type": "application/octet-stream" },
+    });
+    expect(r.status, r.body).toBe(202);
+    expect(r.headers.get("range")).toBe(`0-${9 * MiB - 1}`);
+    loc = pathOf(r.headers.get("location"));
+
+    // out of order on replica 3 (skips a byte), then a replay of the first chunk on replica 1
+    // (it lost the race for offset 0): both 416 with the accepted range, nothing written
+    r = await c3.patch(loc, image.layer.subarray(9 * MiB + 1, 10 * MiB), 9 * MiB + 1);
+    expect(r.status).toBe(416);
+    expect(r.headers.get("range")).toBe(`0-${9 * MiB - 1}`);
+    r = await c1.patch(loc, first.subarray(0, MiB), 0);
+    expect(r.status).toBe(416);
+    expect(r.headers.get("range")).toBe(`0-${9 * MiB - 1}`);
+
+    r = await c3.patch(loc, image.layer.subarray(9 * MiB), 9 * MiB);
+    expect(r.status, r.body).toBe(202);
+    expect(r.headers.get("range")).toBe(`0-${image.layer.length - 1}`);
+    const status = await c2.request("GET", pathOf(r.headers.get("location")));
+    expect(status.status).toBe(204);
+    expect(status.headers.get("range")).toBe(`0-${image.layer.length - 1}`);
+    r = await c1.finish(pathOf(r.headers.get("location")), image.digests.layer);
+    expect(r.status, r.body).toBe(201);
+    expect(r.headers.get("docker-content-digest")).toBe(image.digests.layer);
+
+    // config: POST on 2, monolithic PUT with the body on 3
+    loc = await c2.startUpload(repo);
+    r = await c3.finish(pathOf(loc), image.digests.config, image.config);
+    expect(r.status, r.body).toBe(201);
+
+    // a wrong digest on finish discards the session (on any replica)
+    loc = await c3.startUpload(repo);
+    r = await c3.patch(pathOf(loc), Buffer.from("not the config"), 0);
+    r = await c2.finish(pathOf(r.headers.get("location")), image.digests.config);
+    expect(r.status).toBe(400);
+    expect(r.code).toBe("DIGEST_INVALID");
+    expect((await c1.request("GET", pathOf(loc))).status).toBe(404);
+
+    // manifest through replica 1
+    r = await c1.putManifest(repo, "v1", image.manifest);
+    expect(r.status, r.body).toBe(201);
+    expect(r.headers.get("docker-content-digest")).toBe(image.digests.manifest);
+
+    for (const [i, c] of [c1, c2, c3].entries()) {
+      expect(await c.tags(repo), `tags/list on replica ${i + 1}`).toEqual(["v1"]);
+      const m = await c.request("GET", `${repo}/manifests/v1`, {
+        headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+      });
+      expect(m.status, `manifest on replica ${i + 1}`).toBe(200);
+      expect(m.headers.get("docker-content-digest")).toBe(image.digests.manifest);
+      expect(sha256(Buffer.from(m.body))).toBe(image.digests.manifest);
+      const head = await c.request("HEAD", `${repo}/blobs/${image.digests.layer}`);
+      expect(head.status, `layer HEAD on replica ${i + 1}`).toBe(200);
+      expect(head.headers.get("content-length")).toBe(String(image.layer.length));
+    }
+
+    // skopeo pulls it through replica 3 (which saw only a PATCH and a PUT of the config)
+    const dest = join(tmp.path, "pulled");
+    await runSkopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `--src-creds=${CREDS}`,
+      `docker://${new URL(three.httpUrl).host}/${HOSTED}/${repo}:v1`,
+      `dir:${dest}`,
+    ]);
+    const got: string[] = [];
+    for (const f of await readdir(dest)) {
+      if (!/^[a-f0-9]{64}$/.test(f)) continue;
+      const hex = createHash("sha256")
+        .update(await readFile(join(dest, f)))
+        .digest("hex");
+      expect(hex, `skopeo's ${f} has the bytes of its digest`).toBe(f);
+      got.push(`sha256:${f}`);
+    }
+    expect(got.sort()).toEqual([image.digests.config, image.digests.layer].sort());
+    expect(sha256(await readFile(join(dest, "manifest.json")))).toBe(image.digests.manifest);
+
+    // every finished or discarded session took its pieces with it
+    expect(await uploadPieces()).toEqual([]);
+  }, 240_000);
+
+  it("a cancelled upload leaves no piece behind", async () => {
+    const [one, two] = replicas as [WharfProcess, WharfProcess];
+    const loc = await client(one).startUpload("team/cancel");
+    const r = await client(two).patch(pathOf(loc), Buffer.alloc(MiB, 7), 0);
+    expect(r.status).toBe(202);
+    expect((await uploadPieces()).length).toBeGreaterThan(0);
+    const d = await client(one).request("DELETE", pathOf(loc));
+    expect(d.status).toBe(204);
+    expect(await uploadPieces()).toEqual([]);
+    expect((await client(two).request("GET", pathOf(loc))).status).toBe(404);
+  }, 60_000);
+
+  it("passes the OCI conformance suite's four workflows against a replica", async () => {
+    const w = replicas[1] as WharfProcess;
+    const s = await runConformance({
+      root: w.httpUrl,
+      namespace: `${HOSTED}/conformance/test`,
+      workflows: "pull,push,discovery,management",
+      env: { OCI_USERNAME: USER.name, OCI_PASSWORD: USER.password },
+      reportDir: tmp.path,
+    });
+    expect(s.failed, s.failures).toBe(0);
+    expect(s.passed).toBeGreaterThanOrEqual(60);
+  }, 320_000);
+});
