@@ -10,7 +10,7 @@ import type {
   Page,
   ReferrerRecord,
 } from "../hosted-index-api.ts";
-import { inTransaction } from "./pg-transaction.ts";
+import { inTransaction, storeUnavailable } from "./pg-transaction.ts";
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -65,8 +65,15 @@ export class PgHostedIndex implements HostedIndex {
     this.#pool = pool;
   }
 
+  #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.#pool.query<R>(text, values).catch(storeUnavailable);
+  }
+
   async linkKind(registry: string, repository: string, digest: string): Promise<LinkKind | undefined> {
-    const r = await this.#pool.query<{ kind: LinkKind }>(
+    const r = await this.#query<{ kind: LinkKind }>(
       "SELECT kind FROM hosted_links WHERE registry = $1 AND repository = $2 AND digest = $3",
       [registry, repository, digest],
     );
@@ -74,7 +81,7 @@ export class PgHostedIndex implements HostedIndex {
   }
 
   async hasRepository(registry: string, repository: string): Promise<boolean> {
-    const r = await this.#pool.query(
+    const r = await this.#query(
       "SELECT 1 FROM hosted_links WHERE registry = $1 AND repository = $2 LIMIT 1",
       [registry, repository],
     );
@@ -82,7 +89,7 @@ export class PgHostedIndex implements HostedIndex {
   }
 
   async getTag(registry: string, repository: string, tag: string) {
-    const r = await this.#pool.query<{ digest: string; media_type: string }>(
+    const r = await this.#query<{ digest: string; media_type: string }>(
       "SELECT digest, media_type FROM hosted_tags WHERE registry = $1 AND repository = $2 AND tag = $3",
       [registry, repository, tag],
     );
@@ -91,7 +98,7 @@ export class PgHostedIndex implements HostedIndex {
   }
 
   async listTags(registry: string, repository: string, page: Page): Promise<string[]> {
-    const r = await this.#pool.query<{ tag: string }>(
+    const r = await this.#query<{ tag: string }>(
       `SELECT tag FROM hosted_tags WHERE registry = $1 AND repository = $2 AND ($3::text IS NULL OR tag > $3)
        ORDER BY tag LIMIT $4`,
       [registry, repository, page.last ?? null, limitOf(page)],
@@ -100,7 +107,7 @@ export class PgHostedIndex implements HostedIndex {
   }
 
   async listRepositories(registry: string, page: Page): Promise<string[]> {
-    const r = await this.#pool.query<{ repository: string }>(
+    const r = await this.#query<{ repository: string }>(
       `SELECT DISTINCT repository FROM hosted_links WHERE registry = $1 AND ($2::text IS NULL OR repository > $2)
        ORDER BY repository LIMIT $3`,
       [registry, page.last ?? null, limitOf(page)],
@@ -114,7 +121,7 @@ export class PgHostedIndex implements HostedIndex {
     subject: string,
     artifactType?: string,
   ): Promise<ReferrerRecord[]> {
-    const r = await this.#pool.query<{
+    const r = await this.#query<{
       digest: string;
       artifact_type: string | null;
       media_type: string;
@@ -136,7 +143,7 @@ export class PgHostedIndex implements HostedIndex {
   }
 
   async usage(registry: string): Promise<HostedUsage> {
-    const r = await this.#pool.query<{ blobs: number; bytes: string; repositories: number; tags: number }>(
+    const r = await this.#query<{ blobs: number; bytes: string; repositories: number; tags: number }>(
       `SELECT
          (SELECT count(*)::int FROM (SELECT DISTINCT digest FROM hosted_links WHERE registry = $1) d) AS blobs,
          (SELECT COALESCE(sum(size), 0) FROM (SELECT digest, max(size) AS size FROM hosted_links
@@ -202,7 +209,7 @@ export class PgHostedIndex implements HostedIndex {
   }
 
   async deleteTag(registry: string, repository: string, tag: string): Promise<boolean> {
-    const r = await this.#pool.query(
+    const r = await this.#query(
       "DELETE FROM hosted_tags WHERE registry = $1 AND repository = $2 AND tag = $3",
       [registry, repository, tag],
     );

@@ -3,7 +3,7 @@
 // that records the chunk's pieces: of two chunks racing for one offset, on any replicas, exactly
 // one is accepted and the other is answered 416 (OCI distribution spec, "Pushing a blob in chunks").
 import type pg from "pg";
-import { inTransaction } from "./pg-transaction.ts";
+import { inTransaction, storeUnavailable } from "./pg-transaction.ts";
 
 export interface UploadRow {
   id: string;
@@ -46,8 +46,15 @@ export class PgUploadSessions {
     this.#pool = pool;
   }
 
+  #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.#pool.query<R>(text, values).catch(storeUnavailable);
+  }
+
   async create(id: string, registry: string, repository: string, now: number): Promise<void> {
-    await this.#pool.query(
+    await this.#query(
       `INSERT INTO hosted_uploads (id, registry, repository, "offset", created_at, updated_at)
        VALUES ($1, $2, $3, 0, $4, $4)`,
       [id, registry, repository, now],
@@ -55,7 +62,7 @@ export class PgUploadSessions {
   }
 
   async get(id: string): Promise<UploadRow | undefined> {
-    const r = await this.#pool.query<Row>("SELECT * FROM hosted_uploads WHERE id = $1", [id]);
+    const r = await this.#query<Row>("SELECT * FROM hosted_uploads WHERE id = $1", [id]);
     return r.rows[0] && toRow(r.rows[0]);
   }
 
@@ -110,16 +117,16 @@ export class PgUploadSessions {
 
   /** Gives a claimed session back (its finish failed for a reason the client can retry). */
   async unclaim(id: string): Promise<void> {
-    await this.#pool.query("UPDATE hosted_uploads SET finishing_at = NULL WHERE id = $1", [id]);
+    await this.#query("UPDATE hosted_uploads SET finishing_at = NULL WHERE id = $1", [id]);
   }
 
   async remove(id: string): Promise<void> {
-    await this.#pool.query("DELETE FROM hosted_uploads WHERE id = $1", [id]);
+    await this.#query("DELETE FROM hosted_uploads WHERE id = $1", [id]);
   }
 
   /** Every session: id, registry and when a byte or a state change last reached it. */
   async all(): Promise<{ id: string; registry: string; updatedAt: number }[]> {
-    const r = await this.#pool.query<{ id: string; registry: string; updated_at: string }>(
+    const r = await this.#query<{ id: string; registry: string; updated_at: string }>(
       "SELECT id, registry, updated_at FROM hosted_uploads",
     );
     return r.rows.map((x) => ({ id: x.id, registry: x.registry, updatedAt: Number(x.updated_at) }));
