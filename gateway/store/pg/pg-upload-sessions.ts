@@ -48,7 +48,7 @@ export class PgUploadSessions {
 
   #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
-    values: unknown[],
+    values: unknown[] = [],
   ): Promise<pg.QueryResult<R>> {
     return this.#pool.query<R>(text, values).catch(storeUnavailable);
   }
