@@ -228,6 +228,31 @@ describe("hosted registry across three replicas on Ceph and PostgreSQL", () => {
     expect(await uploadPieces()).toEqual([]);
   }, 60_000);
 
+  it("a 64 MiB layer streamed in one PATCH to one replica and finished on another (figures)", async () => {
+    const [one, two, three] = replicas as [WharfProcess, WharfProcess, WharfProcess];
+    const layer = randomBytes(64 * MiB);
+    const t0 = Date.now();
+    const loc = pathOf(await client(one).startUpload("team/big"));
+    const r = await client(two).request("PATCH", loc, {
+      body: streamed(layer),
+      headers: { "content-type": "application/octet-stream" },
+    });
+    expect(r.status, r.body).toBe(202);
+    const t1 = Date.now();
+    const done = await client(three).finish(pathOf(r.headers.get("location")), sha256(layer));
+    expect(done.status, done.body).toBe(201);
+    const t2 = Date.now();
+    const got = await fetch(`${one.httpUrl}/v2/${HOSTED}/team/big/blobs/${sha256(layer)}`, {
+      headers: { authorization: `Basic ${Buffer.from(CREDS).toString("base64")}` },
+    });
+    expect(sha256(Buffer.from(await got.arrayBuffer()))).toBe(sha256(layer));
+    const t3 = Date.now();
+    console.info(
+      `64 MiB across replicas: PATCH (8 pieces to the bucket) ${t1 - t0} ms, PUT (verify + write the blob) ${t2 - t1} ms, first GET on a third replica ${t3 - t2} ms`,
+    );
+    expect(await uploadPieces()).toEqual([]);
+  }, 120_000);
+
   it("a cancelled upload leaves no piece behind", async () => {
     const [one, two] = replicas as [WharfProcess, WharfProcess];
     const loc = await client(one).startUpload("team/cancel");
