@@ -10,9 +10,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { WharfError } from "../../../common/errors.ts";
-import { SMALL_BLOB_BYTES } from "../../cache/blob-fill.ts";
 import type { ContentCache } from "../../cache/content-cache.ts";
-import { fillFileBody } from "../../cache/fill-body.ts";
 import { uploadToShared } from "../../cache/shared-blobs.ts";
 import type { Logger } from "../../log.ts";
 import { type Digest, parseDigest } from "../../oci/digest.ts";
@@ -32,6 +30,7 @@ import type {
 import { resolveRange } from "../resolve-range.ts";
 import type { HostedMeta } from "./hosted-meta.ts";
 import { pushManifest } from "./manifest-push.ts";
+import { readShared } from "./read-shared.ts";
 import type { SharedUploads } from "./shared-uploads.ts";
 import { SqliteHostedIndex } from "./sqlite-hosted-index.ts";
 import { UploadSessions } from "./upload-sessions.ts";
@@ -136,7 +135,7 @@ export class HostedRegistry implements HostedRegistryApi {
   ): Promise<BlobContent> {
     const linked = (await this.index.linkKind(this.name, repository, digest.value)) !== undefined;
     const size = linked ? await this.#cache.blobSize(digest) : undefined;
-    if (size === undefined && linked && this.#shared) return this.#sharedBlob(digest, opts);
+    if (size === undefined && linked && this.#shared) return readShared(this.#cache, digest, opts);
     if (size === undefined)
       throw new WharfError("BLOB_UNKNOWN", "blob unknown to registry", { detail: { digest: digest.value } });
     const range = opts.range && resolveRange(opts.range, size);
@@ -186,48 +185,6 @@ export class HostedRegistry implements HostedRegistryApi {
     if (shared !== undefined || !this.#cache.shared) return shared;
     if ((await this.#cache.blobSize(digest)) === undefined) return undefined;
     return uploadToShared(this.#cache.shared, digest, this.#cache.store.pathOf(digest));
-  }
-
-  /** A blob another replica pushed: read through this replica's disk from the bucket (verified). */
-  async #sharedBlob(digest: Digest, opts: { head: boolean; range?: RangeRequest }): Promise<BlobContent> {
-    const cache = this.#cache;
-    const unknownBlob = () =>
-      new WharfError("BLOB_UNKNOWN", "blob unknown to registry", { detail: { digest: digest.value } });
-    if (opts.head && !cache.fills.has(digest.value)) {
-      const size = await cache.sharedSize(digest);
-      if (size === undefined) throw unknownBlob();
-      return { digest: digest.value, size, outcome: "hit" };
-    }
-    // the source is asked only when the bucket does not hold it: then nobody has it
-    const { fill, joined } = cache.fill(digest, async () => {
-      throw unknownBlob();
-    });
-    await fill.started;
-    if (fill.broken) throw fill.error;
-    const outcome = joined ? "coalesced" : "miss";
-    if (opts.head) return { digest: digest.value, size: fill.size, outcome };
-    // a slice, or a small blob, is served from verified bytes only (as the proxy does)
-    if (opts.range || (fill.size !== undefined && fill.size <= SMALL_BLOB_BYTES)) await fill.whenVerified();
-    const total = fill.size;
-    const r = opts.range && total !== undefined ? resolveRange(opts.range, total) : undefined;
-    if (fill.bytes) {
-      const body = r ? fill.bytes.subarray(r.start, r.end + 1) : fill.bytes;
-      return { digest: digest.value, size: fill.bytes.length, ...(r && { range: r }), body, outcome };
-    }
-    if (total === undefined)
-      return {
-        digest: digest.value,
-        size: undefined,
-        body: cache.holdStream(digest.value, fill.reader()),
-        outcome,
-      };
-    return {
-      digest: digest.value,
-      size: total,
-      ...(r && { range: r }),
-      body: fillFileBody(fill, r?.start ?? 0, r?.end ?? total - 1, cache.hold(digest.value)),
-      outcome,
-    };
   }
 
   startUpload(repository: string): Promise<UploadState> {

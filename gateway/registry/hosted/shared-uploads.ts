@@ -76,7 +76,7 @@ export class SharedUploads {
     const pieces: PieceRow[] = [];
     const store = async (data: Buffer, start: number) => {
       const key = `${id}/${start.toString(16).padStart(12, "0")}-${attempt}`;
-      await this.#chunks.put(key, data);
+      await this.#chunks.put(key, data).catch(bucketUnavailable);
       pieces.push({ start, size: data.length, key });
     };
     let offset: number | undefined;
@@ -122,11 +122,11 @@ export class SharedUploads {
     try {
       // a chunk accepted between our look and the claim moved the offset
       const expected = body ? assertChunkAt(chunk, row.offset, body) : undefined;
-      w = await this.#blobs.begin(digest);
+      w = await this.#blobs.begin(digest).catch(bucketUnavailable);
       let at = 0;
       for (const p of pieces) {
         if (p.start !== at) throw unknown(); // a piece row is missing: the session cannot be finished
-        for await (const c of this.#chunks.open(p.key)) await w.write(c as Buffer);
+        await copyPiece(this.#chunks, p.key, w).catch(bucketUnavailable);
         at += p.size;
       }
       if (at !== row.offset || w.written !== at) throw unknown();
@@ -135,7 +135,7 @@ export class SharedUploads {
         const received = w.written - at;
         if (expected !== undefined && received !== expected) throw sizeInvalid(expected, received);
       }
-      const size = await w.commit();
+      const size = await w.commit().catch(bucketUnavailable);
       await this.#discard(id);
       return { digest: digest.value, size };
     } catch (e) {
@@ -185,6 +185,16 @@ export class SharedUploads {
     if (removed > 0) this.#log.info({ removed }, "idle upload sessions removed");
     return removed;
   }
+}
+
+/** A failure of the bucket is a 503 (clients retry), not an internal error. */
+function bucketUnavailable(e: unknown): never {
+  if (isWharfError(e)) throw e;
+  throw new WharfError("STORE_UNAVAILABLE", "the shared store is unavailable", { cause: e });
+}
+
+async function copyPiece(chunks: UploadChunks, key: string, w: BlobWriter): Promise<void> {
+  for await (const c of chunks.open(key)) await w.write(c as Buffer);
 }
 
 /** Reads `body` into pieces of at most PIECE_BYTES, each stored before more is read. */
