@@ -31,6 +31,8 @@ let net: LoopbackInternet;
 let tmp: TempDir;
 let set: ReplicaSet;
 let replicas: WharfProcess[];
+/** Starts one more replica of the set (its own dataDir, the set's token key). */
+let startReplica: (i: number) => Promise<WharfProcess>;
 
 beforeAll(async () => {
   assertConformanceSuite();
@@ -51,13 +53,13 @@ beforeAll(async () => {
   // wharf's Bearer tokens are signed with dataDir/token-signing.key: replicas behind one name
   // need the same key (the round-robin test sends a token to a replica that did not issue it)
   const key = `${randomBytes(32).toString("base64")}\n`;
-  const start = async (i: number) => {
+  startReplica = async (i: number) => {
     const dataDir = join(tmp.path, `replica-${i}`);
     await mkdir(dataDir, { recursive: true });
     await writeFile(join(dataDir, TOKEN_KEY_FILE), key, { mode: 0o600 });
     return set.start({ ...extra, dataDir });
   };
-  replicas = await Promise.all([start(1), start(2), start(3)]);
+  replicas = await Promise.all([startReplica(1), startReplica(2), startReplica(3)]);
 }, 240_000);
 
 afterAll(async () => {
@@ -251,6 +253,53 @@ describe("hosted registry across three replicas on Ceph and PostgreSQL", () => {
       `64 MiB across replicas: PATCH (8 pieces to the bucket) ${t1 - t0} ms, PUT (verify + write the blob) ${t2 - t1} ms, first GET on a third replica ${t3 - t2} ms`,
     );
     expect(await uploadPieces()).toEqual([]);
+  }, 120_000);
+
+  it("a replica killed in the middle of a chunk: the upload goes on elsewhere from the accepted offset", async () => {
+    const [one, two, three] = replicas as [WharfProcess, WharfProcess, WharfProcess];
+    const doomed = await startReplica(4);
+    const data = randomBytes(24 * MiB);
+    const loc = pathOf(await client(one).startUpload("team/crash"));
+    expect((await client(doomed).patch(loc, data.subarray(0, MiB), 0)).status).toBe(202);
+    // a streamed chunk: once 12 MiB are sent (one 8 MiB piece is in the bucket), SIGKILL
+    let at = MiB;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (at >= 13 * MiB) {
+          await new Promise((r) => setTimeout(r, 1500));
+          doomed.kill("SIGKILL");
+          await new Promise((r) => setTimeout(r, 500));
+          return c.error(new Error("the replica is gone"));
+        }
+        c.enqueue(new Uint8Array(data.subarray(at, at + 256 * 1024)));
+        at += 256 * 1024;
+      },
+    });
+    const cut = await client(doomed)
+      .request("PATCH", loc, { body, headers: { "content-type": "application/octet-stream" } })
+      .then(
+        (r) => r.status,
+        () => "failed",
+      );
+    expect(cut).not.toBe(202);
+    await doomed.exited;
+    const id = loc.split("/").pop()?.split("?")[0] ?? "";
+    const stray = (await uploadPieces()).filter((k) => k.includes(id));
+    expect(stray.length, "the accepted piece and the killed chunk's stored piece").toBeGreaterThanOrEqual(2);
+    // nothing of the cut chunk was accepted: the client resumes from 1 MiB on another replica
+    const status = await client(two).request("GET", loc);
+    expect(status.status).toBe(204);
+    expect(status.headers.get("range")).toBe(`0-${MiB - 1}`);
+    const r = await client(three).patch(loc, data.subarray(MiB), MiB);
+    expect(r.status, r.body).toBe(202);
+    const done = await client(two).finish(pathOf(r.headers.get("location")), sha256(data));
+    expect(done.status, done.body).toBe(201);
+    // the killed replica's stray piece went with the session
+    expect(await uploadPieces()).toEqual([]);
+    const got = await fetch(`${one.httpUrl}/v2/${HOSTED}/team/crash/blobs/${sha256(data)}`, {
+      headers: { authorization: `Basic ${Buffer.from(CREDS).toString("base64")}` },
+    });
+    expect(sha256(Buffer.from(await got.arrayBuffer()))).toBe(sha256(data));
   }, 120_000);
 
   it("a cancelled upload leaves no piece behind", async () => {
