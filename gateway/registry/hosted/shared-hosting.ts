@@ -16,10 +16,16 @@ export function sharedHosting(opts: {
   config: HostedConfig;
   cache: ContentCache;
   metadata: SharedMetadata | undefined;
+  /** A mirror writes into it: the mirror keeps this node's records (not shared yet), so must it. */
+  mirrored: boolean;
   log: Logger;
 }): SharedHosting | undefined {
   const { cache, metadata, log } = opts;
   if (!metadata) return undefined;
+  if (opts.mirrored) {
+    log.warn("a mirror target stays per replica: mirror history and pins are not shared yet");
+    return undefined;
+  }
   if (!(cache.shared instanceof S3BlobStore)) {
     log.warn("storage.postgres without storage.kind s3: hosted content stays on each replica");
     return undefined;
