@@ -110,6 +110,26 @@ export function hostedIndexConformance(name: string, create: () => Promise<Hoste
       expect(await index.referrers(reg, "elsewhere", d("m"))).toEqual([]);
     });
 
+    it("takes a manifest naming a digest twice, and concurrent pushes of overlapping blobs", async () => {
+      fresh();
+      await index.recordManifest(manifest({ blobs: [d("c"), d("l"), d("l"), d("c")], tag: "dup" }));
+      expect(await index.linkKind(reg, "team/app", d("l"))).toBe("blob");
+      const blobs = [d("1"), d("2"), d("3"), d("4"), d("5"), d("6")];
+      await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          index.recordManifest(
+            manifest({
+              digest: d(String.fromCharCode(97 + i)),
+              blobs: i % 2 ? [...blobs].reverse() : blobs,
+              tag: `t${i}`,
+            }),
+          ),
+        ),
+      );
+      expect(await index.listTags(reg, "team/app", {})).toHaveLength(13);
+      for (const b of blobs) expect(await index.linkKind(reg, "team/app", b)).toBe("blob");
+    });
+
     it("lists tags and repositories in byte order, a page at a time (n+1 rows)", async () => {
       fresh();
       for (const tag of ["b", "a", "B", "a-1", "Z9", "c"]) await index.recordManifest(manifest({ tag }));

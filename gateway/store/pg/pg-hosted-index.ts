@@ -14,25 +14,39 @@ import { inTransaction, storeUnavailable } from "./pg-transaction.ts";
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-/** Links or re-links; a manifest link never turns into a blob link (same rule as on one node). */
+/**
+ * Links or re-links digests to a repository in one statement; a manifest link never turns into a
+ * blob link (same rule as on one node). Rows are written in digest order, so two pushes linking
+ * overlapping digests lock them in the same order and never deadlock.
+ */
 async function link(
   q: Queryable,
   registry: string,
   repository: string,
-  digest: string,
-  kind: LinkKind,
-  size: number | null,
+  links: Map<string, { kind: LinkKind; size: number | null }>,
   now: number,
 ): Promise<void> {
+  const digests = [...links.keys()].sort();
+  const kinds = digests.map((d) => links.get(d)?.kind);
+  const sizes = digests.map((d) => links.get(d)?.size ?? null);
   await q.query(
     `INSERT INTO hosted_links AS l (registry, repository, digest, kind, size, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6)
+     SELECT $1, $2, t.d, t.k, t.s, $6 FROM unnest($3::text[], $4::text[], $5::bigint[]) AS t(d, k, s) ORDER BY t.d
      ON CONFLICT (registry, repository, digest) DO UPDATE SET created_at = EXCLUDED.created_at,
        kind = CASE WHEN l.kind = 'manifest' THEN 'manifest' ELSE EXCLUDED.kind END,
        size = COALESCE(EXCLUDED.size, l.size)`,
-    [registry, repository, digest, kind, size, now],
+    [registry, repository, digests, kinds, sizes, now],
   );
-  await q.query("DELETE FROM hosted_orphans WHERE digest = $1", [digest]);
+  await q.query("DELETE FROM hosted_orphans WHERE digest = ANY($1::text[])", [digests]);
+}
+
+/** What a manifest PUT links: the manifest, its blobs and children (a manifest kind wins a tie). */
+function linksOf(m: ManifestRecord): Map<string, { kind: LinkKind; size: number | null }> {
+  const out = new Map<string, { kind: LinkKind; size: number | null }>();
+  for (const d of m.blobs) out.set(d, { kind: "blob", size: null });
+  for (const d of m.children) out.set(d, { kind: "manifest", size: null });
+  out.set(m.digest, { kind: "manifest", size: m.size });
+  return out;
 }
 
 /** Removes a link; a digest no hosted repository links any more becomes a gc candidate. */
@@ -170,16 +184,15 @@ export class PgHostedIndex implements HostedIndex {
     guard?: () => boolean,
   ): Promise<boolean> {
     if (guard && !guard()) return false;
-    await inTransaction(this.#pool, (c) => link(c, registry, repository, digest, "blob", size, now));
+    const links = new Map([[digest, { kind: "blob" as const, size }]]);
+    await inTransaction(this.#pool, (c) => link(c, registry, repository, links, now));
     return true;
   }
 
   async recordManifest(m: ManifestRecord, guard?: () => void): Promise<void> {
     guard?.();
     await inTransaction(this.#pool, async (c) => {
-      await link(c, m.registry, m.repository, m.digest, "manifest", m.size, m.now);
-      for (const d of m.blobs) await link(c, m.registry, m.repository, d, "blob", null, m.now);
-      for (const d of m.children) await link(c, m.registry, m.repository, d, "manifest", null, m.now);
+      await link(c, m.registry, m.repository, linksOf(m), m.now);
       if (m.tag !== undefined)
         await c.query(
           `INSERT INTO hosted_tags (registry, repository, tag, digest, media_type) VALUES ($1, $2, $3, $4, $5)
