@@ -10,7 +10,9 @@
 import type { MetadataDb } from "../../cache/metadata-db.ts";
 import { PreparedStatements } from "../../cache/prepared-statements.ts";
 
-export type LinkKind = "blob" | "manifest";
+import type { LinkKind, Page, ReferrerRecord } from "../../store/hosted-index-api.ts";
+
+export type { LinkKind, Page, ReferrerRecord };
 
 export interface HostedLink {
   registry: string;
@@ -19,19 +21,6 @@ export interface HostedLink {
   kind: LinkKind;
   /** When the link was made or last re-made by a push that needed it (gc's grace counts from here). */
   createdAt: number;
-}
-
-export interface ReferrerRecord {
-  digest: string;
-  mediaType: string;
-  size: number;
-  artifactType: string | null;
-  annotations: Record<string, string> | null;
-}
-
-export interface Page {
-  n?: number;
-  last?: string;
 }
 
 export class HostedMeta {

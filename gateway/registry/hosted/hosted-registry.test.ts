@@ -355,7 +355,7 @@ describe("manifests", () => {
     await expect(reg.tags("nothing/here", {})).rejects.toMatchObject({ code: "NAME_UNKNOWN" });
     expect(await reg.catalog({})).toEqual({ repositories: ["a/app", "b/app", "c"], more: false });
     expect(await reg.catalog({ n: 1, last: "a/app" })).toEqual({ repositories: ["b/app"], more: true });
-    expect(reg.usage()).toMatchObject({ repositories: 3, tags: 12 });
+    expect(await reg.usage()).toMatchObject({ repositories: 3, tags: 12 });
   });
 });
 

@@ -3,16 +3,20 @@
 // repository holds what. Crash safety comes from ordering: bytes are complete and fsynced under
 // their digest before any record names them, and every record that names content is written in
 // one transaction that first re-checks the files are still there (gc may run concurrently).
+// In a replica set (`shared`), the index is in PostgreSQL, uploads are shared-uploads.ts and the
+// content lives in the bucket: pushed through one replica, served by every one (docs/storage.md).
 import { existsSync, renameSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { WharfError } from "../../../common/errors.ts";
 import type { ContentCache } from "../../cache/content-cache.ts";
+import { uploadToShared } from "../../cache/shared-blobs.ts";
 import type { Logger } from "../../log.ts";
 import { type Digest, parseDigest } from "../../oci/digest.ts";
 import { acceptsManifest, declaredMediaType, OCI_INDEX, OCI_MANIFEST } from "../../oci/media-types.ts";
 import type { Reference } from "../../oci/reference.ts";
+import type { HostedIndex, HostedUsage } from "../../store/hosted-index-api.ts";
 import type {
   BlobContent,
   ChunkInfo,
@@ -24,8 +28,11 @@ import type {
   UploadState,
 } from "../registry.ts";
 import { resolveRange } from "../resolve-range.ts";
-import { HostedMeta } from "./hosted-meta.ts";
+import type { HostedMeta } from "./hosted-meta.ts";
 import { pushManifest } from "./manifest-push.ts";
+import { readShared } from "./read-shared.ts";
+import type { SharedUploads } from "./shared-uploads.ts";
+import { SqliteHostedIndex } from "./sqlite-hosted-index.ts";
 import { UploadSessions } from "./upload-sessions.ts";
 
 /** `registries.<name>.hosted` after validation (uploadTtl in milliseconds). */
@@ -35,11 +42,12 @@ export interface HostedConfig {
   uploadTtl: number;
 }
 
-export interface HostedUsage {
-  blobs: number;
-  bytes: number;
-  repositories: number;
-  tags: number;
+export type { HostedUsage };
+
+/** What a replica set shares (storage.postgres with storage.kind s3): index and upload sessions. */
+export interface SharedHosting {
+  index: HostedIndex;
+  uploads: SharedUploads;
 }
 
 /** Where upload sessions live: beside blobs/, on the same file system, so commit is a rename. */
@@ -53,11 +61,14 @@ export class HostedRegistry implements HostedRegistryApi {
   readonly allowDelete: boolean;
   readonly anonymousPull: boolean;
   readonly uploadTtl: number;
+  /** This node's SQLite records (the index too unless a replica set shares one). */
   readonly meta: HostedMeta;
+  readonly index: HostedIndex;
   readonly #cache: ContentCache;
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #uploads: UploadSessions;
+  readonly #shared: SharedUploads | undefined;
 
   constructor(opts: {
     name: string;
@@ -65,6 +76,7 @@ export class HostedRegistry implements HostedRegistryApi {
     cache: ContentCache;
     log: Logger;
     now?: () => number;
+    shared?: SharedHosting;
   }) {
     this.name = opts.name;
     this.allowDelete = opts.config.allowDelete;
@@ -73,7 +85,10 @@ export class HostedRegistry implements HostedRegistryApi {
     this.#cache = opts.cache;
     this.#log = opts.log;
     this.#now = opts.now ?? Date.now;
-    this.meta = new HostedMeta(opts.cache.db);
+    const local = new SqliteHostedIndex(opts.cache.db);
+    this.meta = local.meta;
+    this.index = opts.shared?.index ?? local;
+    this.#shared = opts.shared?.uploads;
     this.#uploads = new UploadSessions({ dir: uploadsDir(opts.cache), registry: this.name, now: this.#now });
   }
 
@@ -85,13 +100,13 @@ export class HostedRegistry implements HostedRegistryApi {
     let digest: string;
     let mediaType: string | undefined;
     if (ref.kind === "tag") {
-      const t = this.meta.getTag(this.name, repository, ref.tag);
+      const t = await this.index.getTag(this.name, repository, ref.tag);
       if (!t) throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { tag: ref.tag } });
       digest = t.digest;
       mediaType = t.mediaType;
     } else {
       digest = ref.digest.value;
-      if (this.meta.linkKind(this.name, repository, digest) !== "manifest")
+      if ((await this.index.linkKind(this.name, repository, digest)) !== "manifest")
         throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { digest } });
     }
     const stored = await this.#cache.readManifest(parseDigest(digest));
@@ -118,10 +133,9 @@ export class HostedRegistry implements HostedRegistryApi {
     digest: Digest,
     opts: { head: boolean; range?: RangeRequest },
   ): Promise<BlobContent> {
-    const size =
-      this.meta.linkKind(this.name, repository, digest.value) === undefined
-        ? undefined
-        : await this.#cache.blobSize(digest);
+    const linked = (await this.index.linkKind(this.name, repository, digest.value)) !== undefined;
+    const size = linked ? await this.#cache.blobSize(digest) : undefined;
+    if (size === undefined && linked && this.#shared) return readShared(this.#cache, digest, opts);
     if (size === undefined)
       throw new WharfError("BLOB_UNKNOWN", "blob unknown to registry", { detail: { digest: digest.value } });
     const range = opts.range && resolveRange(opts.range, size);
@@ -131,11 +145,11 @@ export class HostedRegistry implements HostedRegistryApi {
   }
 
   async tags(repository: string, page: { n?: number; last?: string }): Promise<TagPage> {
-    if (!this.meta.hasRepository(this.name, repository))
+    if (!(await this.index.hasRepository(this.name, repository)))
       throw new WharfError("NAME_UNKNOWN", "repository name not known to registry", {
         detail: { name: repository },
       });
-    const { items, more } = paginate(this.meta.listTags(this.name, repository, page), page.n);
+    const { items, more } = paginate(await this.index.listTags(this.name, repository, page), page.n);
     const last = items.at(-1);
     const link =
       more && last !== undefined
@@ -145,7 +159,7 @@ export class HostedRegistry implements HostedRegistryApi {
   }
 
   async catalog(page: { n?: number; last?: string }): Promise<{ repositories: string[]; more: boolean }> {
-    const { items, more } = paginate(this.meta.listRepositories(this.name, page), page.n);
+    const { items, more } = paginate(await this.index.listRepositories(this.name, page), page.n);
     return { repositories: items, more };
   }
 
@@ -153,14 +167,11 @@ export class HostedRegistry implements HostedRegistryApi {
   async mount(repository: string, digest: Digest, fromRepository: string | undefined): Promise<boolean> {
     const release = this.#cache.hold(digest.value);
     try {
-      const size = await this.#cache.blobSize(digest);
+      const size = this.#shared ? await this.#sharedSizeOrUpload(digest) : await this.#cache.blobSize(digest);
       if (size === undefined) return false;
       const path = this.#cache.store.pathOf(digest);
-      const linked = this.meta.immediate(() => {
-        if (!existsSync(path)) return false;
-        this.meta.link(this.name, repository, digest.value, "blob", this.#now());
-        return true;
-      });
+      const guard = this.#shared ? undefined : () => existsSync(path);
+      const linked = await this.index.linkBlob(this.name, repository, digest.value, size, this.#now(), guard);
       if (linked) this.#log.debug({ repository, digest: digest.value, from: fromRepository }, "blob mounted");
       return linked;
     } finally {
@@ -168,29 +179,44 @@ export class HostedRegistry implements HostedRegistryApi {
     }
   }
 
+  /** In the bucket; a blob this replica holds only on its disk (cached before s3) is uploaded. */
+  async #sharedSizeOrUpload(digest: Digest): Promise<number | undefined> {
+    const shared = await this.#cache.sharedSize(digest);
+    if (shared !== undefined || !this.#cache.shared) return shared;
+    if ((await this.#cache.blobSize(digest)) === undefined) return undefined;
+    return uploadToShared(this.#cache.shared, digest, this.#cache.store.pathOf(digest));
+  }
+
   startUpload(repository: string): Promise<UploadState> {
-    return this.#uploads.start(repository);
+    return (this.#shared ?? this.#uploads).start(repository);
   }
 
   uploadStatus(repository: string, id: string): Promise<UploadState> {
-    return this.#uploads.status(repository, id);
+    return (this.#shared ?? this.#uploads).status(repository, id);
   }
 
   appendUpload(repository: string, id: string, body: Readable, chunk: ChunkInfo): Promise<UploadState> {
-    return this.#uploads.append(repository, id, body, chunk);
+    return (this.#shared ?? this.#uploads).append(repository, id, body, chunk);
   }
 
   cancelUpload(repository: string, id: string): Promise<void> {
-    return this.#uploads.cancel(repository, id);
+    return (this.#shared ?? this.#uploads).cancel(repository, id);
   }
 
-  finishUpload(
+  async finishUpload(
     repository: string,
     id: string,
     digest: Digest,
     body: Readable | undefined,
     chunk: ChunkInfo,
   ): Promise<{ digest: string; size: number }> {
+    if (this.#shared) {
+      // verified and visible in the bucket before the link names it
+      const done = await this.#shared.finish(repository, id, digest, body, chunk);
+      await this.index.linkBlob(this.name, repository, digest.value, done.size, this.#now());
+      this.#log.debug({ repository, ...done }, "blob pushed to the shared store");
+      return done;
+    }
     return this.#uploads.finish(repository, id, digest, body, chunk, async (dataPath, size) => {
       const target = this.#cache.store.pathOf(digest);
       await mkdir(dirname(target), { recursive: true, mode: 0o750 });
@@ -198,10 +224,10 @@ export class HostedRegistry implements HostedRegistryApi {
       try {
         // One transaction: the blob is in place (renamed now, or already there) when its link
         // commits, and gc (which unlinks files inside its own transaction) cannot interleave.
-        this.meta.immediate(() => {
+        await this.index.linkBlob(this.name, repository, digest.value, size, this.#now(), () => {
           if (!existsSync(target)) renameSync(dataPath, target);
           this.#cache.db.putBlob(digest.value, size, null, this.#now());
-          this.meta.link(this.name, repository, digest.value, "blob", this.#now());
+          return true;
         });
       } finally {
         release();
@@ -217,7 +243,14 @@ export class HostedRegistry implements HostedRegistryApi {
     contentType: string,
   ): Promise<PushedManifest> {
     return pushManifest(
-      { registry: this.name, cache: this.#cache, meta: this.meta, log: this.#log, now: this.#now },
+      {
+        registry: this.name,
+        cache: this.#cache,
+        index: this.index,
+        shared: this.#shared !== undefined,
+        log: this.#log,
+        now: this.#now,
+      },
       repository,
       ref,
       body,
@@ -228,45 +261,39 @@ export class HostedRegistry implements HostedRegistryApi {
   async deleteManifest(repository: string, ref: Reference): Promise<void> {
     this.#assertDeletable();
     if (ref.kind === "tag") {
-      if (!this.meta.deleteTag(this.name, repository, ref.tag))
+      if (!(await this.index.deleteTag(this.name, repository, ref.tag)))
         throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { tag: ref.tag } });
       return;
     }
     const digest = ref.digest.value;
-    this.meta.immediate(() => {
-      if (this.meta.linkKind(this.name, repository, digest) !== "manifest")
-        throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { digest } });
-      this.meta.deleteTagsOf(this.name, repository, digest);
-      this.meta.deleteReferrer(this.name, repository, digest);
-      this.meta.unlink(this.name, repository, digest, this.#now());
-    });
+    if (!(await this.index.deleteManifest(this.name, repository, digest, this.#now())))
+      throw new WharfError("MANIFEST_UNKNOWN", "manifest unknown", { detail: { digest } });
   }
 
   /** Removes the repository's link; the bytes go at gc once nothing links or uses them. */
   async deleteBlob(repository: string, digest: Digest): Promise<void> {
     this.#assertDeletable();
-    const removed = this.meta.immediate(() => {
-      if (this.meta.linkKind(this.name, repository, digest.value) === undefined) return false;
-      return this.meta.unlink(this.name, repository, digest.value, this.#now());
-    });
+    const removed = await this.index.unlinkBlob(this.name, repository, digest.value, this.#now());
     if (!removed)
       throw new WharfError("BLOB_UNKNOWN", "blob unknown to registry", { detail: { digest: digest.value } });
   }
 
   async referrers(repository: string, digest: Digest, artifactType: string | undefined): Promise<Buffer> {
-    const manifests = this.meta.referrers(this.name, repository, digest.value, artifactType).map((r) => ({
-      mediaType: r.mediaType,
-      digest: r.digest,
-      size: r.size,
-      ...(r.artifactType ? { artifactType: r.artifactType } : {}),
-      ...(r.annotations ? { annotations: r.annotations } : {}),
-    }));
+    const manifests = (await this.index.referrers(this.name, repository, digest.value, artifactType)).map(
+      (r) => ({
+        mediaType: r.mediaType,
+        digest: r.digest,
+        size: r.size,
+        ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+        ...(r.annotations ? { annotations: r.annotations } : {}),
+      }),
+    );
     return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
   }
 
   /** Hosted content of this registry, for the status page and metrics. */
-  usage(): HostedUsage {
-    return this.meta.usage(this.name);
+  usage(): Promise<HostedUsage> {
+    return this.index.usage(this.name);
   }
 
   #assertDeletable(): void {

@@ -28,7 +28,39 @@ export function isUploadId(id: string): boolean {
   return ID.test(id);
 }
 
-function unknown(): WharfError {
+/**
+ * Spec, "Pushing a blob in chunks": a chunk must start right after the last accepted byte, else
+ * 416 and nothing is written (the body is drained). Returns the chunk's announced length, if any.
+ */
+export function assertChunkAt(chunk: ChunkInfo, offset: number, body: Readable): number | undefined {
+  const rangeBad =
+    (chunk.start !== undefined && chunk.start !== offset) ||
+    (chunk.end !== undefined && (chunk.start === undefined || chunk.end < chunk.start)) ||
+    (chunk.end !== undefined &&
+      chunk.length !== undefined &&
+      chunk.length !== chunk.end - (chunk.start ?? 0) + 1);
+  if (rangeBad) {
+    body.resume();
+    throw rangeInvalid(offset);
+  }
+  return chunk.end !== undefined ? chunk.end - (chunk.start ?? offset) + 1 : chunk.length;
+}
+
+/** 416 with the accepted range, so the client can resume (spec: Range: 0-<offset-1>). */
+export function rangeInvalid(offset: number): WharfError {
+  return new WharfError("RANGE_INVALID", "chunk does not start at the upload's offset", {
+    detail: { offset },
+    headers: { range: `0-${Math.max(0, offset - 1)}` },
+  });
+}
+
+export function sizeInvalid(expected: number, received: number): WharfError {
+  return new WharfError("SIZE_INVALID", "chunk length does not match Content-Length / Content-Range", {
+    detail: { expected, received },
+  });
+}
+
+export function unknown(): WharfError {
   return new WharfError("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry");
 }
 
@@ -130,22 +162,7 @@ export class UploadSessions {
   }
 
   async #append(id: string, s: StoredState, body: Readable, chunk: ChunkInfo): Promise<void> {
-    // Spec, "Pushing a blob in chunks": a chunk must start right after the last accepted byte,
-    // else 416 and nothing is written.
-    const rangeBad =
-      (chunk.start !== undefined && chunk.start !== s.offset) ||
-      (chunk.end !== undefined && (chunk.start === undefined || chunk.end < chunk.start)) ||
-      (chunk.end !== undefined &&
-        chunk.length !== undefined &&
-        chunk.length !== chunk.end - (chunk.start ?? 0) + 1);
-    if (rangeBad) {
-      body.resume();
-      throw new WharfError("RANGE_INVALID", "chunk does not start at the upload's offset", {
-        detail: { offset: s.offset },
-        headers: { range: `0-${Math.max(0, s.offset - 1)}` },
-      });
-    }
-    const expected = chunk.end !== undefined ? chunk.end - (chunk.start ?? s.offset) + 1 : chunk.length;
+    const expected = assertChunkAt(chunk, s.offset, body);
     const dataPath = join(this.dir, id, DATA_FILE);
     if ((await stat(dataPath)).size !== s.offset) await truncate(dataPath, s.offset);
     const prior = this.#hashes.get(id);
@@ -160,10 +177,7 @@ export class UploadSessions {
     });
     try {
       await pipeline(body, count, createWriteStream(dataPath, { flags: "r+", start: s.offset }));
-      if (expected !== undefined && received !== expected)
-        throw new WharfError("SIZE_INVALID", "chunk length does not match Content-Length / Content-Range", {
-          detail: { expected, received },
-        });
+      if (expected !== undefined && received !== expected) throw sizeInvalid(expected, received);
     } catch (e) {
       await truncate(dataPath, s.offset).catch(() => {});
       throw e;

@@ -1,6 +1,7 @@
 // The shared metadata schema, as numbered migrations. Each replica runs the missing ones at start
 // inside one transaction holding an advisory lock, so replicas starting together migrate once.
 import type pg from "pg";
+import { HOSTED_MIGRATION } from "./pg-hosted-schema.ts";
 import { MIRROR_MIGRATION } from "./pg-mirror-schema.ts";
 import { REPLICA_HEALTH_MIGRATION } from "./replica-directory.ts";
 
@@ -18,6 +19,8 @@ const MIGRATIONS: readonly string[] = [
   MIRROR_MIGRATION,
   // 3: the parts of a replica's health (store, bucket, database) beside `healthy`
   REPLICA_HEALTH_MIGRATION,
+  // 4: hosted registries' index and upload sessions (pg-hosted-schema.ts)
+  HOSTED_MIGRATION,
 ];
 
 /** An arbitrary constant naming wharf's migration lock among the database's advisory locks. */
