@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildConfig } from "../../gateway/config/load-config.ts";
 import { checkStorage } from "../../gateway/doctor/storage-check.ts";
@@ -73,8 +74,18 @@ describe("three replicas on Ceph and PostgreSQL", () => {
       "replica 1 asked upstream",
     ).toBeGreaterThan(0);
 
-    // the tag record and the manifest land in the shared stores just after the reply: wait for them
-    await new Promise((r) => setTimeout(r, 500));
+    // the tag record is shared once the manifest is in the bucket, just after the reply: wait for it
+    const db = new pg.Client(set.databaseUrl);
+    await db.connect();
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const r = await db.query(
+        "SELECT 1 FROM proxy_tags WHERE repository = 'library/busybox' AND tag = 'latest'",
+      );
+      if (r.rowCount === 1) break;
+      if (Date.now() > deadline) throw new Error("replica 1 never shared the tag");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await db.end();
     const before2 = net.hubProxy.mark();
     expect(await pull(two, join(tmp.path, "two"))).toEqual(expected);
     expect(await pull(three, join(tmp.path, "three"))).toEqual(expected);
