@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import pg from "pg";
+import { Client as PgClient } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildConfig } from "../../gateway/config/load-config.ts";
 import { checkStorage } from "../../gateway/doctor/storage-check.ts";
@@ -75,7 +75,7 @@ describe("three replicas on Ceph and PostgreSQL", () => {
     ).toBeGreaterThan(0);
 
     // the tag record is shared once the manifest is in the bucket, just after the reply: wait for it
-    const db = new pg.Client(set.databaseUrl);
+    const db = new PgClient(set.databaseUrl);
     await db.connect();
     for (const deadline = Date.now() + 30_000; ; ) {
       const r = await db.query(
