@@ -4,7 +4,8 @@
 // of a pull through a replica, cold (nothing in the bucket) and warm (the same image through
 // another replica, whose disk is empty), counted by a proxy in front of RGW (s3-counter.ts);
 // 8e/8f: one client reading a layer from a replica's local disk, and from a replica that has it
-// only in the bucket. Only the wharf column is filled: the other contenders have no replicas.
+// only in the bucket (beside it: the single node's cold fill from upstream, and RGW read alone).
+// Only the wharf column is filled: the other contenders have no replicas.
 import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { loopbackIp } from "../test/support/ports.ts";
 import { runCommand } from "../test/support/run-command.ts";
@@ -203,6 +204,8 @@ async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Lo
   }
   const bucketRate: number[] = [];
   const diskRate: number[] = [];
+  const upstreamRate: number[] = [];
+  const single = w.contenders.find((c) => c.name === "wharf");
   const check = (d: Download) => {
     if (d.status !== 200 || d.bytes !== size)
       throw new Error(`replica read: ${d.status}, ${d.bytes} of ${size} B`);
@@ -216,8 +219,15 @@ async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Lo
     bucketRate.push(check(await download(r, w.env, path)));
     for (let i = 0; i < 3; i++) diskRate.push(check(await download(r, w.env, path)));
     await r.stop();
+    // the same first read on the single node, where it is a fill from upstream
+    if (single) {
+      await single.reset();
+      await getManifest(w, single, repo);
+      upstreamRate.push(check(await download(single, w.env, path)));
+    }
     log(
-      `replica read run ${run + 1}: bucket ${bucketRate.at(-1)?.toFixed(0)} MiB/s, disk ${diskRate.at(-1)?.toFixed(0)} MiB/s`,
+      `replica read run ${run + 1}: bucket ${bucketRate.at(-1)?.toFixed(0)} MiB/s, disk ${diskRate.at(-1)?.toFixed(0)} MiB/s, ` +
+        `1 node from upstream ${upstreamRate.at(-1)?.toFixed(0)} MiB/s`,
     );
   }
   // the reference: the same object read straight from RGW with the SDK wharf uses, no wharf in between
@@ -248,7 +258,9 @@ async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Lo
       better: "higher",
       values: { wharf: median(bucketRate) },
       cells: {
-        wharf: `${median(bucketRate).toFixed(0)} (RGW alone, GetObject in the bench process: ${median(rgwRate).toFixed(0)})`,
+        wharf:
+          `${median(bucketRate).toFixed(0)} (1 node, a cold fill from upstream: ${median(upstreamRate).toFixed(0)}; ` +
+          `RGW alone, GetObject in the bench process: ${median(rgwRate).toFixed(0)})`,
       },
     },
   ];
