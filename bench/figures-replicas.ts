@@ -267,6 +267,8 @@ async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Lo
 }
 
 export async function replicaFigures(w: BenchWorld, plan: RunPlan, log: Log): Promise<Figure[]> {
+  // replicas of wharf, compared with the single wharf node: nothing to measure with --only others
+  if (!w.contenders.some((c) => c.name === "wharf")) return [];
   const started = performance.now();
   const rw = await startReplicaWorld(w);
   log(`Ceph and PostgreSQL ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
