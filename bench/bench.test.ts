@@ -70,6 +70,7 @@ describe("bench --quick", () => {
       "8d",
       "8e",
       "8f",
+      "8g",
     ]);
     for (const f of result.figures) {
       // figure 8 is wharf's replicas: the other contenders have none

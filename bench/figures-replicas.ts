@@ -12,7 +12,8 @@ import { runCommand } from "../test/support/run-command.ts";
 import type { BenchWorld } from "./bench-world.ts";
 import { type Download, download, MANIFEST_ACCEPT, skopeoPull } from "./clients.ts";
 import type { Contender } from "./contenders.ts";
-import { type Figure, MiB, median, type RunPlan } from "./figure.ts";
+import { type Figure, GiB, MiB, median, type RunPlan } from "./figure.ts";
+import { cpuMeter } from "./proc-tree.ts";
 import {
   type Replica,
   type ReplicaWorld,
@@ -205,6 +206,10 @@ async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Lo
   const bucketRate: number[] = [];
   const diskRate: number[] = [];
   const upstreamRate: number[] = [];
+  // CPU per GiB of that first read (the replica's process tree; the single node's): steadier than a rate
+  const bucketCpu: number[] = [];
+  const upstreamCpu: number[] = [];
+  const gib = size / GiB;
   const single = w.contenders.find((c) => c.name === "wharf");
   const check = (d: Download) => {
     if (d.status !== 200 || d.bytes !== size)
@@ -216,14 +221,18 @@ async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Lo
     const [r] = (await replicaSet(rw, shared, 1)) as [Replica];
     await getManifest(w, r, repo);
     const path = `/v2/${repo}/blobs/${digest}`;
+    const cpu = cpuMeter(() => r.pids());
     bucketRate.push(check(await download(r, w.env, path)));
+    bucketCpu.push(cpu() / gib);
     for (let i = 0; i < 3; i++) diskRate.push(check(await download(r, w.env, path)));
     await r.stop();
     // the same first read on the single node, where it is a fill from upstream
     if (single) {
       await single.reset();
       await getManifest(w, single, repo);
+      const cpuAlone = cpuMeter(() => single.pids());
       upstreamRate.push(check(await download(single, w.env, path)));
+      upstreamCpu.push(cpuAlone() / gib);
     }
     log(
       `replica read run ${run + 1}: bucket ${bucketRate.at(-1)?.toFixed(0)} MiB/s, disk ${diskRate.at(-1)?.toFixed(0)} MiB/s, ` +
@@ -261,6 +270,16 @@ async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Lo
         wharf:
           `${median(bucketRate).toFixed(0)} (1 node, a cold fill from upstream: ${median(upstreamRate).toFixed(0)}; ` +
           `RGW alone, GetObject in the bench process: ${median(rgwRate).toFixed(0)})`,
+      },
+    },
+    {
+      id: "8g",
+      title: "server CPU per GiB of 8f's read from the bucket (the replica; Ceph's own CPU not included)",
+      unit: "s/GiB",
+      better: "lower",
+      values: { wharf: median(bucketCpu) },
+      cells: {
+        wharf: `${median(bucketCpu).toFixed(2)} (1 node, a cold fill from upstream: ${median(upstreamCpu).toFixed(2)})`,
       },
     },
   ];
