@@ -3,22 +3,20 @@
 // none of them has, against the single wharf node of the bench in the same run; 8c/8d: S3 requests
 // of a pull through a replica, cold (nothing in the bucket) and warm (the same image through
 // another replica, whose disk is empty), counted by a proxy in front of RGW (s3-counter.ts);
-// 8e/8f: one client reading a layer from a replica's local disk, and from a replica that has it
-// only in the bucket (beside it: the single node's cold fill from upstream, and RGW read alone).
-// Only the wharf column is filled: the other contenders have no replicas.
-import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
+// 8e–8g (figures-replica-reads.ts): reads from a replica's disk and from the bucket. Only the wharf
+// column is filled: the other contenders have no replicas.
 import { loopbackIp } from "../test/support/ports.ts";
-import { runCommand } from "../test/support/run-command.ts";
 import type { BenchWorld } from "./bench-world.ts";
-import { type Download, download, MANIFEST_ACCEPT, skopeoPull } from "./clients.ts";
+import { type Download, download, skopeoPull } from "./clients.ts";
 import type { Contender } from "./contenders.ts";
-import { type Figure, GiB, MiB, median, type RunPlan } from "./figure.ts";
-import { cpuMeter } from "./proc-tree.ts";
+import { type Figure, MiB, median, type RunPlan } from "./figure.ts";
+import { replicaReads } from "./figures-replica-reads.ts";
 import {
+  fillRepository,
+  getManifest,
   type Replica,
   type ReplicaWorld,
   S3_PREFIX,
-  type Shared,
   startReplicaWorld,
 } from "./replica-world.ts";
 import { describeRequests, type S3Request, startS3Counter } from "./s3-counter.ts";
@@ -27,28 +25,6 @@ import { UpstreamLog } from "./upstream-log.ts";
 type Log = (line: string) => void;
 
 const REPLICAS = 3;
-
-/** A manifest GET by tag, as a pull starts: it links the image's blobs to the repository. */
-async function getManifest(w: BenchWorld, c: Contender, repo: string): Promise<void> {
-  const r = await runCommand([
-    "curl",
-    "-sS",
-    "--noproxy",
-    "*",
-    "--resolve",
-    `${c.host}:443:${c.ip}`,
-    "--cacert",
-    w.env.caFile,
-    "-H",
-    `accept: ${MANIFEST_ACCEPT}`,
-    "-o",
-    "/dev/null",
-    "-w",
-    "%{http_code}",
-    `https://${c.host}/v2/${repo}/manifests/latest`,
-  ]);
-  if (r.stdout.trim() !== "200") throw new Error(`manifest of ${repo}: HTTP ${r.stdout.trim()}`);
-}
 
 interface Fill {
   seconds: number;
@@ -62,7 +38,7 @@ interface Fill {
 /** `clients` digest-checked downloads of the fill layer, client i on node i mod n; each node first reads the manifest. */
 async function fill(w: BenchWorld, nodes: Contender[], clients: number): Promise<Fill> {
   const { digest, size } = w.images.fillLayer;
-  const repo = digest === w.images.bigLayer.digest ? "library/big" : "library/mid";
+  const repo = fillRepository(w);
   // one after the other: a replica takes the tag from PostgreSQL, the manifest from the bucket
   for (const c of nodes) await getManifest(w, c, repo);
   const ul = new UpstreamLog(`${w.upstream.dir}/access.log`);
@@ -83,17 +59,13 @@ async function fill(w: BenchWorld, nodes: Contender[], clients: number): Promise
   return { seconds, perNode, upstream: ul.blobBytes(digest, mark) / size, bad };
 }
 
-async function replicaSet(rw: ReplicaWorld, shared: Shared, n: number): Promise<Replica[]> {
-  return Promise.all(Array.from({ length: n }, () => rw.startReplica(shared)));
-}
-
 /** 8a, 8b: the fill across three replicas and on the single node, `fillRuns` times each. */
 async function fills(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Log): Promise<Figure[]> {
   const single = w.contenders.find((c) => c.name === "wharf");
   const across: Fill[] = [];
   const alone: Fill[] = [];
   for (let run = 0; run < plan.fillRuns; run++) {
-    const set = await replicaSet(rw, await rw.share(), REPLICAS);
+    const set = await rw.startReplicas(await rw.share(), REPLICAS);
     const f = await fill(w, set, plan.fillClients);
     across.push(f);
     for (const r of set) await r.stop();
@@ -147,7 +119,7 @@ async function fills(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Log): 
 async function requestsPerPull(w: BenchWorld, rw: ReplicaWorld, log: Log): Promise<Figure[]> {
   const counter = await startS3Counter(loopbackIp(), rw.ceph.endpoint, S3_PREFIX);
   try {
-    const set = await replicaSet(rw, { ...(await rw.share()), endpoint: counter.endpoint }, 2);
+    const set = await rw.startReplicas({ ...(await rw.share()), endpoint: counter.endpoint }, 2);
     const [one, two] = set as [Replica, Replica];
     const ref = w.images.refs.many as string;
     const count = async (c: Contender): Promise<S3Request[]> => {
@@ -186,105 +158,7 @@ async function requestsPerPull(w: BenchWorld, rw: ReplicaWorld, log: Log): Promi
   }
 }
 
-/** 8e, 8f: one client on a layer a new replica has only in the bucket, then from its own disk. */
-async function warmReads(w: BenchWorld, rw: ReplicaWorld, plan: RunPlan, log: Log): Promise<Figure[]> {
-  const { digest, size } = w.images.fillLayer;
-  const repo = digest === w.images.bigLayer.digest ? "library/big" : "library/mid";
-  const shared = await rw.share();
-  const [seed] = await replicaSet(rw, shared, 1);
-  await fill(w, [seed as Replica], 1);
-  // the upload follows the local commit: measure once the object is in the bucket, not a wait for it
-  const key = `${S3_PREFIX}blobs/sha256/${digest.slice(7)}`;
-  for (const deadline = Date.now() + 120_000; ; ) {
-    const head = await rw.ceph.client
-      .send(new HeadObjectCommand({ Bucket: shared.bucket, Key: key }))
-      .catch(() => undefined);
-    if (head) break;
-    if (Date.now() > deadline) throw new Error("the seed replica did not upload the layer within 120 s");
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const bucketRate: number[] = [];
-  const diskRate: number[] = [];
-  const upstreamRate: number[] = [];
-  // CPU per GiB of that first read (the replica's process tree; the single node's): steadier than a rate
-  const bucketCpu: number[] = [];
-  const upstreamCpu: number[] = [];
-  const gib = size / GiB;
-  const single = w.contenders.find((c) => c.name === "wharf");
-  const check = (d: Download) => {
-    if (d.status !== 200 || d.bytes !== size)
-      throw new Error(`replica read: ${d.status}, ${d.bytes} of ${size} B`);
-    return size / MiB / d.seconds;
-  };
-  // each run starts a replica with an empty disk; --quick measures once
-  for (let run = 0; run < (plan.quick ? 1 : plan.coldRuns); run++) {
-    const [r] = (await replicaSet(rw, shared, 1)) as [Replica];
-    await getManifest(w, r, repo);
-    const path = `/v2/${repo}/blobs/${digest}`;
-    const cpu = cpuMeter(() => r.pids());
-    bucketRate.push(check(await download(r, w.env, path)));
-    bucketCpu.push(cpu() / gib);
-    for (let i = 0; i < 3; i++) diskRate.push(check(await download(r, w.env, path)));
-    await r.stop();
-    // the same first read on the single node, where it is a fill from upstream
-    if (single) {
-      await single.reset();
-      await getManifest(w, single, repo);
-      const cpuAlone = cpuMeter(() => single.pids());
-      upstreamRate.push(check(await download(single, w.env, path)));
-      upstreamCpu.push(cpuAlone() / gib);
-    }
-    log(
-      `replica read run ${run + 1}: bucket ${bucketRate.at(-1)?.toFixed(0)} MiB/s, disk ${diskRate.at(-1)?.toFixed(0)} MiB/s, ` +
-        `1 node from upstream ${upstreamRate.at(-1)?.toFixed(0)} MiB/s`,
-    );
-  }
-  // the reference: the same object read straight from RGW with the SDK wharf uses, no wharf in between
-  const rgwRate: number[] = [];
-  for (let run = 0; run < (plan.quick ? 1 : plan.coldRuns); run++) {
-    const started = performance.now();
-    const res = await rw.ceph.client.send(new GetObjectCommand({ Bucket: shared.bucket, Key: key }));
-    let bytes = 0;
-    for await (const chunk of res.Body as AsyncIterable<Uint8Array>) bytes += chunk.length;
-    const seconds = (performance.now() - started) / 1000;
-    rgwRate.push(check({ status: res.$metadata.httpStatusCode ?? 0, bytes, seconds }));
-  }
-  log(`RGW alone: ${median(rgwRate).toFixed(0)} MiB/s`);
-  await seed?.stop();
-  const mib = `${Math.round(size / MiB)} MiB`;
-  return [
-    {
-      id: "8e",
-      title: `warm ${mib} layer, 1 client, from a replica's local disk`,
-      unit: "MiB/s",
-      better: "higher",
-      values: { wharf: median(diskRate) },
-    },
-    {
-      id: "8f",
-      title: `the same layer, 1 client, from a replica with an empty disk (streamed from the bucket)`,
-      unit: "MiB/s",
-      better: "higher",
-      values: { wharf: median(bucketRate) },
-      cells: {
-        wharf:
-          `${median(bucketRate).toFixed(0)} (1 node, a cold fill from upstream: ${median(upstreamRate).toFixed(0)}; ` +
-          `RGW alone, GetObject in the bench process: ${median(rgwRate).toFixed(0)})`,
-      },
-    },
-    {
-      id: "8g",
-      title: "server CPU per GiB of 8f's read from the bucket (the replica; Ceph's own CPU not included)",
-      unit: "s/GiB",
-      better: "lower",
-      values: { wharf: median(bucketCpu) },
-      cells: {
-        wharf: `${median(bucketCpu).toFixed(2)} (1 node, a cold fill from upstream: ${median(upstreamCpu).toFixed(2)})`,
-      },
-    },
-  ];
-}
-
+/** Figure 8; Ceph and PostgreSQL run only while it is measured. */
 export async function replicaFigures(w: BenchWorld, plan: RunPlan, log: Log): Promise<Figure[]> {
   // replicas of wharf, compared with the single wharf node: nothing to measure with --only others
   if (!w.contenders.some((c) => c.name === "wharf")) return [];
@@ -295,7 +169,7 @@ export async function replicaFigures(w: BenchWorld, plan: RunPlan, log: Log): Pr
     return [
       ...(await fills(w, rw, plan, log)),
       ...(await requestsPerPull(w, rw, log)),
-      ...(await warmReads(w, rw, plan, log)),
+      ...(await replicaReads(w, rw, plan, log)),
     ];
   } finally {
     await rw.stop();

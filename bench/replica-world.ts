@@ -2,12 +2,15 @@
 // (RADOS Gateway) and a real PostgreSQL from the test harness, on loopback addresses of their own,
 // and wharf replicas started on demand: each is the bench's wharf contender (same TLS gateway, same
 // registry, same upstream) with `storage.kind: s3` on a bucket and `storage.postgres`, on its own
-// address and dataDir. Clients reach every replica under wharf's bench name (curl --resolve).
+// address and dataDir. Clients reach every replica under wharf's bench name (curl --resolve); a
+// manifest GET by tag (getManifest) starts each measured read, as it starts a pull.
 import { type Ceph, startCeph } from "../test/support/ceph.ts";
 import { loopbackIp } from "../test/support/ports.ts";
 import { type Postgres, startPostgres } from "../test/support/postgres.ts";
+import { runCommand } from "../test/support/run-command.ts";
 import { startWharf, type WharfProcess } from "../test/support/wharf-process.ts";
 import type { BenchWorld } from "./bench-world.ts";
+import { MANIFEST_ACCEPT } from "./clients.ts";
 import { type Contender, HOST_NAMES, wharfConfig } from "./contenders.ts";
 
 export const S3_PREFIX = "wharf/";
@@ -31,6 +34,8 @@ export interface ReplicaWorld {
   /** A fresh bucket and database. */
   share(): Promise<Shared>;
   startReplica(shared: Shared): Promise<Replica>;
+  /** `n` replicas on `shared`, started side by side. */
+  startReplicas(shared: Shared, n: number): Promise<Replica[]>;
   /** Stops every replica started so far, then Ceph and PostgreSQL. */
   stop(): Promise<void>;
 }
@@ -38,7 +43,7 @@ export interface ReplicaWorld {
 export async function startReplicaWorld(w: BenchWorld): Promise<ReplicaWorld> {
   const [ceph, pg] = await Promise.all([startCeph(), startPostgres()]);
   const running: WharfProcess[] = [];
-  return {
+  const world: ReplicaWorld = {
     ceph,
     pg,
     async share() {
@@ -82,10 +87,41 @@ export async function startReplicaWorld(w: BenchWorld): Promise<ReplicaWorld> {
         },
       };
     },
+    startReplicas(shared, n) {
+      return Promise.all(Array.from({ length: n }, () => world.startReplica(shared)));
+    },
     async stop() {
       for (const p of running.splice(0)) await p.stop().catch(() => {});
       await pg.stop().catch(() => {});
       await ceph.stop().catch(() => {});
     },
   };
+  return world;
+}
+
+/** The repository holding the fill layer (bench-images.ts). */
+export function fillRepository(w: BenchWorld): string {
+  return w.images.fillLayer.digest === w.images.bigLayer.digest ? "library/big" : "library/mid";
+}
+
+/** A manifest GET by tag, as a pull starts: it links the image's blobs to the repository. */
+export async function getManifest(w: BenchWorld, c: Contender, repo: string): Promise<void> {
+  const r = await runCommand([
+    "curl",
+    "-sS",
+    "--noproxy",
+    "*",
+    "--resolve",
+    `${c.host}:443:${c.ip}`,
+    "--cacert",
+    w.env.caFile,
+    "-H",
+    `accept: ${MANIFEST_ACCEPT}`,
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    `https://${c.host}/v2/${repo}/manifests/latest`,
+  ]);
+  if (r.stdout.trim() !== "200") throw new Error(`manifest of ${repo}: HTTP ${r.stdout.trim()}`);
 }
