@@ -6,7 +6,7 @@ import { loopbackIp } from "../test/support/ports.ts";
 import { runCommand } from "../test/support/run-command.ts";
 import { findBinary, REQUIRED_BINARIES } from "../test/support/system-packages.ts";
 import { makeTempDir } from "../test/support/temp-dir.ts";
-import { makeTestCa } from "../test/support/test-ca.ts";
+import { makeTestCa, type TestCa } from "../test/support/test-ca.ts";
 import { startUpstreamRegistry, type UpstreamRegistry } from "../test/support/upstream-registry.ts";
 import { type BenchImages, benchImages, pushBenchImages } from "./bench-images.ts";
 import type { ClientEnv } from "./clients.ts";
@@ -24,6 +24,8 @@ const BINARIES = ["docker-registry", "skopeo", "nginx", "h2load", "curl", "opens
 
 export interface BenchWorld {
   images: BenchImages;
+  /** The bench CA (replica figures start wharf processes of their own with it). */
+  ca: TestCa;
   upstream: UpstreamRegistry;
   contenders: Contender[];
   env: ClientEnv;
@@ -93,7 +95,7 @@ export async function startBenchWorld(opts: {
     if (want("nginx")) add(await nginxContender(ctx, ip.nginx));
     add(directContender(ctx));
     const env: ClientEnv = { caFile: ca.caCert, certDir: ca.certDir, scratch: join(temp.path, "scratch") };
-    return { images, upstream, contenders, env, stop };
+    return { images, ca, upstream, contenders, env, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -64,9 +64,17 @@ describe("bench --quick", () => {
       "6b",
       "7a",
       "7b",
+      "8a",
+      "8b",
+      "8c",
+      "8d",
+      "8e",
+      "8f",
+      "8g",
     ]);
     for (const f of result.figures) {
-      for (const c of result.contenders) {
+      // figure 8 is wharf's replicas: the other contenders have none
+      for (const c of f.id.startsWith("8") ? ["wharf" as const] : result.contenders) {
         expect(Number.isFinite(f.values[c]), `figure ${f.id}, ${c}`).toBe(true);
       }
     }
@@ -109,5 +117,21 @@ describe("bench --quick", () => {
 
   it("peak RSS with 8 concurrent pulls stays within 150 MiB", () => {
     expect(figure("5").values.wharf).toBeLessThanOrEqual(150);
+  });
+
+  it("32 clients over three replicas on Ceph, one uncached layer: one upstream fetch, every client verified", () => {
+    const f = figure("8a");
+    expect(f.values.wharf).toBe(1);
+    expect(f.cells?.wharf).not.toMatch(/bad/);
+    expect(f.holds).toBe(true);
+  });
+
+  it("S3 requests per pull: uploads on the cold pull only, none once the replica's disk has the image", () => {
+    expect(figure("8c").cells?.wharf).toMatch(/PutObject/);
+    expect(figure("8c").cells?.wharf).not.toMatch(/failed/);
+    const warm = figure("8d").cells?.wharf ?? "";
+    expect(warm).toMatch(/GetObject/);
+    expect(warm).not.toMatch(/PutObject|failed/);
+    expect(warm).toMatch(/then again through replica 2: 0$/);
   });
 });

@@ -97,7 +97,7 @@ export async function distributionContender(ctx: ContenderContext, ip: string): 
   return restartable({ name: "distribution", host: HOST_NAMES.distribution, ip }, start, registryPids);
 }
 
-function wharfConfig(ctx: ContenderContext, ip: string): Record<string, unknown> {
+export function wharfConfig(ctx: ContenderContext, ip: string): Record<string, unknown> {
   const host = HOST_NAMES.wharf;
   return {
     listen: { http: `${ip}:5000`, https: `${ip}:443`, dns: null, admin: `${ip}:9090` },

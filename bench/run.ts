@@ -1,6 +1,6 @@
 // wharf against distribution's proxy, nginx proxy_cache and direct pulls (issue 9), on this
 // machine, over TLS on loopback. `node bench/run.ts [--quick] [--only wharf,nginx]
-// [--figures 1,2,3,4,6,7] [--cpu-prof DIR] [--no-write] [--json FILE] [--access-rules]` (wharf with
+// [--figures 1,2,3,4,6,7,8] [--cpu-prof DIR] [--no-write] [--json FILE] [--access-rules]` (wharf with
 // access rules on, for issue 16's "within 10 %" of the figures without). Prints one table and writes it
 // into bench/results.md (and, with --json, the figures as JSON for bench/bench.test.ts). Every process it starts is stopped at the end (also on Ctrl-C).
 import { writeFile } from "node:fs/promises";
@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { type BenchWorld, startBenchWorld } from "./bench-world.ts";
 import { CONTENDERS, type ContenderName } from "./contenders.ts";
 import type { Figure, RunPlan } from "./figure.ts";
+import { replicaFigures } from "./figures-replicas.ts";
 import { manifestRates, tagRevalidation } from "./figures-requests.ts";
 import { revalidationStorm } from "./figures-storm.ts";
 import { coldPulls, concurrentFill, warmThroughput } from "./figures-transfer.ts";
@@ -47,6 +48,7 @@ const STEPS: [string, Step][] = [
   ["3", manifestRates],
   ["6", tagRevalidation],
   ["7", revalidationStorm],
+  ["8", replicaFigures],
   ["4", concurrentFill],
 ];
 
