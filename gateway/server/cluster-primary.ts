@@ -47,9 +47,13 @@ export async function startCluster(loaded: LoadedConfig): Promise<Wharf> {
           stats.started(slot, w.process.pid);
         }
         switch (m.t) {
-          case "wharf.claim":
-            send(w.id, { t: "wharf.claimed", id: m.id, answer: leases.claim(w.id, m.digest, m.tempPath) });
+          case "wharf.claim": {
+            const answer = leases.claim(w.id, m.digest, m.tempPath);
+            if (answer.own)
+              log.debug({ digest: m.digest, worker: slot, pid: w.process.pid }, "fill lease granted");
+            send(w.id, { t: "wharf.claimed", id: m.id, answer });
             break;
+          }
           case "wharf.publish":
             leases.publish(w.id, m.digest, m.p);
             break;

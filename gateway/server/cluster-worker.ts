@@ -9,10 +9,14 @@ import { type FillEvent, isPrimaryMessage, type WorkerMessage } from "./cluster-
 import type { WorkerRole } from "./cluster-role.ts";
 import { ConnectionStats } from "./connection-limits.ts";
 import { startWharf } from "./start-wharf.ts";
+import { DrainTracker } from "./worker-drain.ts";
 import { WorkerFillCoordinator } from "./worker-fills.ts";
 
 /** Events are sent in batches: one IPC message per REPORT_MS, not one per request. */
 const REPORT_MS = 250;
+
+/** How long a leaving worker waits for its connections to end (the primary kills it after 15 s). */
+const DRAIN_MS = 10_000;
 
 /** The slot a worker fills (0..N-1), stable across restarts; the primary sets it. */
 export const WORKER_SLOT_ENV = "WHARF_WORKER_SLOT";
@@ -62,11 +66,14 @@ export async function runWorker(loaded: LoadedConfig, env: NodeJS.ProcessEnv): P
   // Ctrl-C reaches the whole process group: the primary decides when workers stop
   process.on("SIGINT", () => {});
   const wharf = await startWharf(loaded, { log, role, handleSignals: false });
+  const drain = new DrainTracker();
+  for (const s of wharf.servers) drain.track(s);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    await wharf.close(); // stops accepting, lets requests in flight finish
+    await drain.drain(DRAIN_MS); // stops accepting, lets requests in flight finish
+    await wharf.close();
     clearInterval(timer);
     report();
     // the last report must leave before the channel closes

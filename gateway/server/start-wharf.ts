@@ -38,6 +38,8 @@ import { loadCa, startHttps } from "./start-https.ts";
 export interface Wharf {
   log: Logger;
   addresses: Record<string, string>;
+  /** The listening servers (a worker drains its own before it leaves: worker-drain.ts). */
+  servers: readonly Server[];
   close(): Promise<void>;
 }
 
@@ -269,5 +271,5 @@ export async function startWharf(
       process.once(sig, () => void close().then(() => process.exit(0)));
   }
   if (!worker) log.info({ addresses }, "wharf ready");
-  return { log, addresses, close };
+  return { log, addresses, servers, close };
 }

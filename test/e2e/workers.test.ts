@@ -3,11 +3,16 @@
 // layer, reaching both workers, cost one upstream GET; a rolling restart (SIGHUP) under load
 // drops no request; a worker killed mid-fill leaves no corrupt entry and another one completes
 // the fill; the admin endpoint's /metrics sums what the workers served.
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readManifestDigests } from "../support/images.ts";
-import { hubGatewayConfig, type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
+import {
+  hubGatewayConfig,
+  type LoopbackInternet,
+  startLoopbackInternet,
+} from "../support/loopback-internet.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { fetchDigest } from "../support/wharf-client.ts";
@@ -63,7 +68,10 @@ function layerOf(): { layer: string; size: number } {
 }
 
 const upstreamGets = (layer: string, since: number) =>
-  net.hubProxy.count((r) => r.method === "GET" && r.path.endsWith(`/blobs/${layer}`) && r.status !== 401, since);
+  net.hubProxy.count(
+    (r) => r.method === "GET" && r.path.endsWith(`/blobs/${layer}`) && r.status !== 401,
+    since,
+  );
 
 /** GETs with a connection each (no keep-alive reuse), so the cluster spreads them over the workers. */
 function fetchFresh(url: string) {
@@ -95,6 +103,92 @@ describe("workers: 2", () => {
       const perWorker = [...metrics.matchAll(/^wharf_worker_requests_total\{worker="(\d)"\} (\d+)/gm)];
       expect(perWorker).toHaveLength(2);
       for (const m of perWorker) expect(Number(m[2])).toBeGreaterThan(0);
+    } finally {
+      await wharf.stop();
+    }
+  }, 120_000);
+
+  it("SIGHUP replaces both workers one by one under continuous load; no request fails", async () => {
+    const { wharf } = await startWorkers("rolling");
+    try {
+      const big = readManifestDigests("big");
+      const blob = `${wharf.httpUrl}/v2/docker.io/library/big/blobs/${big.config}`;
+      const manifest = `${wharf.httpUrl}/v2/docker.io/library/big/manifests/latest`;
+      const accept = { accept: "application/vnd.oci.image.manifest.v1+json" };
+      expect((await fetchDigest(blob)).digest).toBe(big.config);
+      expect((await fetchDigest(manifest, { headers: accept })).status).toBe(200);
+      const pidsBefore = new Set(requestLines(wharf).map((l) => l.pid));
+      let running = true;
+      const failures: string[] = [];
+      let done = 0;
+      // 8 clients on keep-alive connections, as registry clients pull
+      const client = async (i: number) => {
+        while (running) {
+          const r = await (i % 2 ? fetchDigest(blob) : fetchDigest(manifest, { headers: accept })).catch(
+            (e: Error) => ({ status: 0, digest: String(e.cause ?? e.message), bytes: 0 }),
+          );
+          if (r.status !== 200 || (i % 2 === 1 && r.digest !== big.config))
+            failures.push(`${r.status} ${r.digest}`);
+          done++;
+        }
+      };
+      const clients = Array.from({ length: 8 }, (_, i) => client(i));
+      await new Promise((r) => setTimeout(r, 1_000));
+      wharf.kill("SIGHUP");
+      const deadline = Date.now() + 60_000;
+      while ((wharf.logs().stdout.match(/"worker replaced"/g) ?? []).length < 2 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 1_000));
+      running = false;
+      await Promise.all(clients);
+      expect(failures).toEqual([]);
+      expect(done).toBeGreaterThan(100);
+      expect((wharf.logs().stdout.match(/"worker replaced"/g) ?? []).length).toBe(2);
+      // the last requests were served by the new workers only
+      const last = requestLines(wharf).slice(-20);
+      for (const l of last) expect(pidsBefore.has(l.pid)).toBe(false);
+    } finally {
+      await wharf.stop();
+    }
+  }, 120_000);
+
+  it("a worker killed mid-fill: its fill fails for its followers, the next clients get the blob through another worker, nothing corrupt is kept", async () => {
+    const { wharf } = await startWorkers("killed", { logLevel: "debug" });
+    try {
+      const { layer, size } = layerOf();
+      const since = net.hubProxy.mark();
+      // slow enough that the fill is still running when its worker is killed
+      net.hubProxy.setRule(layer, { kind: "slow", bytesPerSecond: 10 * 1024 * 1024, times: 1 });
+      const url = `${wharf.httpUrl}/v2/docker.io/library/big/blobs/${layer}`;
+      const first = Array.from({ length: 6 }, () => fetchFresh(url).catch((e: Error) => e));
+      let holder: number | undefined;
+      const deadline = Date.now() + 20_000;
+      while (holder === undefined && Date.now() < deadline) {
+        const granted = wharf
+          .logs()
+          .stdout.split("\n")
+          .find((l) => l.includes('"fill lease granted"') && l.includes(layer));
+        if (granted) holder = (JSON.parse(granted) as { pid: number }).pid;
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(holder).toBeDefined();
+      await new Promise((r) => setTimeout(r, 1_500));
+      process.kill(holder as number, "SIGKILL");
+      net.hubProxy.clear();
+      const cut = await Promise.all(first);
+      // nobody got a complete download of wrong bytes: each either failed or has the right digest
+      for (const r of cut) if (!(r instanceof Error) && r.bytes === size) expect(r.digest).toBe(layer);
+      expect(cut.some((r) => r instanceof Error || r.bytes < size)).toBe(true);
+      // the slot is refilled (backoff) and the next clients get the blob through the live worker(s)
+      const again = await Promise.all(Array.from({ length: 4 }, () => fetchFresh(url)));
+      for (const r of again) expect(r).toMatchObject({ status: 200, digest: layer, bytes: size });
+      expect(upstreamGets(layer, since)).toBe(2);
+      expect(wharf.logs().stdout).toContain("worker exited unexpectedly");
+      const dataDir = String(wharf.config.dataDir);
+      const stored = await readFile(join(dataDir, "blobs", "sha256", layer.slice(7, 9), layer.slice(7)));
+      expect(`sha256:${createHash("sha256").update(stored).digest("hex")}`).toBe(layer);
+      // the dead worker's temporary file was removed by the primary
+      expect((await readdir(join(dataDir, "tmp"))).filter((f) => f.endsWith(".partial"))).toEqual([]);
     } finally {
       await wharf.stop();
     }
