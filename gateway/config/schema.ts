@@ -1,14 +1,11 @@
 // The configuration contract (docs/config.md documents every key). Parsed once at start, then frozen.
-import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
+import { autoWorkers } from "./auto-workers.ts";
 import { DEFAULT_REGISTRIES } from "./defaults.ts";
 import { mirrorSchema } from "./mirror-schema.ts";
 import { storageSchema } from "./storage-schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
-
-/** `workers: auto` uses every core up to this many: past it, the primary's IPC and one SQLite file bound the gain. */
-export const AUTO_WORKERS_MAX = 8;
 
 const duration = (what = 'a duration like "30s", "5m" or "1h"') =>
   z
@@ -191,11 +188,11 @@ export const configSchema = z
         admin: listenAddress.prefault("127.0.0.1:9090"),
       })
       .prefault({}),
-    // auto: one worker per core, at most AUTO_WORKERS_MAX (docs/workers.md); 1: one process
+    // auto: one worker per usable core, within the memory limit (auto-workers.ts); 1: one process
     workers: z
       .union([z.literal("auto"), z.number().int().min(1).max(64)])
       .prefault("auto")
-      .transform((v) => (v === "auto" ? Math.min(availableParallelism(), AUTO_WORKERS_MAX) : v)),
+      .transform((v) => (v === "auto" ? autoWorkers() : v)),
     upstreamCaFile: z.string().min(1).nullable().prefault(null),
     upstreamDns: z
       .string()
