@@ -88,7 +88,7 @@ describe("fills across workers", () => {
       await tick();
     }
     src.end();
-    const [ra, rb, range] = await Promise.all(readers);
+    const [ra, rb, range] = (await Promise.all(readers)) as [Buffer, Buffer, Buffer];
     expect(ra.equals(data)).toBe(true);
     expect(rb.equals(data)).toBe(true);
     expect(range.equals(data.subarray(10, 100))).toBe(true);

@@ -7,6 +7,7 @@
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from "node:http";
 import type { Http2SecureServer, Http2ServerRequest, ServerHttp2Session } from "node:http2";
 import { Server as NetServer, type Socket } from "node:net";
+import { Server as TlsServer } from "node:tls";
 
 const IDLE_GRACE_MS = 1_000;
 const CHECK_MS = 100;
@@ -27,9 +28,8 @@ export class DrainTracker {
   /** Follows `server`'s connections from now on (call before it listens). */
   track(server: HttpServer | Http2SecureServer): void {
     this.#servers.push(server);
-    const onSocket = (s: Socket) => this.#conn(s);
-    server.on("connection", onSocket);
-    server.on("secureConnection", onSocket);
+    // the TLS socket, not the TCP one beneath it: ending that would cut an HTTP/2 session short
+    server.on(server instanceof TlsServer ? "secureConnection" : "connection", (s: Socket) => this.#conn(s));
     server.on("session", (session: ServerHttp2Session) => {
       this.#sessions.add(session);
       session.once("close", () => this.#sessions.delete(session));
