@@ -61,6 +61,10 @@ async function startWorkers(name: string, extra: Record<string, unknown> = {}) {
     config: { workers: 2, listen: { http: `${ip}:5000`, https: `${ip}:443`, dns: null, admin }, ...extra },
   });
   const wharf = await startWharf({ config });
+  // the first worker answering is what startWharf waits for; the primary says when all listen
+  const deadline = Date.now() + 30_000;
+  while (!wharf.logs().stdout.includes('"workers serving"') && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
   return { wharf, ip, adminUrl: `http://${admin}` };
 }
 
