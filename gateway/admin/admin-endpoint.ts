@@ -11,7 +11,7 @@ import type { RequestEvent } from "../http/registry-app.ts";
 import { createAdminApp } from "./admin-app.ts";
 import { createMetrics, type WharfMetrics } from "./metrics.ts";
 import type { Readiness } from "./readiness.ts";
-import type { StatusSource } from "./status-source.ts";
+import type { StatusSource, WorkerFigures } from "./status-source.ts";
 import { WharfStats } from "./wharf-stats.ts";
 
 export interface AdminEndpoint {
@@ -28,6 +28,8 @@ export interface AdminEndpoint {
   onDnsQuery(kind: string): void;
   /** Shows the access audit: wharf_access_denied_total and the status page's recent denials. */
   onAccess(audit: AccessAudit): void;
+  /** Shows per-worker figures on the status page (workers: N). */
+  onWorkers(figures: () => WorkerFigures[]): void;
 }
 
 export function createAdminEndpoint(opts: {
@@ -65,6 +67,9 @@ export function createAdminEndpoint(opts: {
     },
     onDnsQuery(kind) {
       metrics.observeDnsQuery(kind);
+    },
+    onWorkers(figures) {
+      opts.source.workers = figures;
     },
     onAccess(audit) {
       opts.source.accessDenials = () => audit.recentDenials();

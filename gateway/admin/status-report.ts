@@ -5,7 +5,7 @@ import type { Denial } from "../access/access-audit.ts";
 import type { MirrorEntryStatus } from "../mirror/mirror-service.ts";
 import type { BreakerState } from "../upstream/circuit-breaker.ts";
 import type { UpstreamHealthSnapshot } from "../upstream/upstream-health.ts";
-import type { CaInfo, StatusSource } from "./status-source.ts";
+import type { CaInfo, StatusSource, WorkerFigures } from "./status-source.ts";
 import {
   bytesSaved,
   hitRatio,
@@ -71,6 +71,8 @@ export interface StatusReport {
   mirror: MirrorEntryStatus[];
   /** The latest access denials, newest first (names and addresses only, never a credential). */
   accessDenials: Denial[];
+  /** Per worker, with workers: N (empty with one process). */
+  workers: WorkerFigures[];
 }
 
 export function buildStatusReport(stats: WharfStats, source: StatusSource, now = Date.now()): StatusReport {
@@ -142,5 +144,6 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     listen: source.listen(),
     mirror: source.mirror?.() ?? [],
     accessDenials: source.accessDenials?.() ?? [],
+    workers: source.workers?.() ?? [],
   };
 }

@@ -88,6 +88,7 @@ export async function startCluster(loaded: LoadedConfig): Promise<Wharf> {
       const own = ctx.lock.inUse;
       ctx.lock.inUse = async () => [...(own ? await own() : []), ...(await elsewhere())];
       stats.register(ctx.admin.metrics.registry);
+      ctx.admin.onWorkers(() => stats.report());
       ctx.admin.app.get("/api/workers", (c) =>
         c.json({ workers: stats.report(), fillsInFlight: leases.size }),
       );

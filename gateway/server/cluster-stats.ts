@@ -2,6 +2,7 @@
 // bytes, open connections, memory, CPU time), the connection counts summed over the workers for
 // the admin endpoint's metrics, and the same figures as metrics and as GET /api/workers.
 import { Counter, Gauge, type Registry } from "prom-client";
+import type { WorkerFigures } from "../admin/status-source.ts";
 import type { ConnectionSnapshot, WorkerMessage } from "./cluster-ipc.ts";
 import type { ConnectionStats } from "./connection-limits.ts";
 
@@ -104,8 +105,8 @@ export class ClusterStats {
     s.connections = undefined;
   }
 
-  /** GET /api/workers. */
-  report(): object[] {
+  /** GET /api/workers and the status page. */
+  report(): WorkerFigures[] {
     return [...this.#slots.values()].map((s) => ({
       worker: s.slot,
       pid: s.pid,

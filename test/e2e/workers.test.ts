@@ -110,6 +110,12 @@ describe("workers: 2", () => {
       const perWorker = [...metrics.matchAll(/^wharf_worker_requests_total\{worker="(\d)"\} (\d+)/gm)];
       expect(perWorker).toHaveLength(2);
       for (const m of perWorker) expect(Number(m[2])).toBeGreaterThan(0);
+      // the status page's figures per worker
+      const status = (await (await fetch(`${adminUrl}/api/status`)).json()) as {
+        workers: { pid: number; requests: number; up: boolean }[];
+      };
+      expect(status.workers.map((w) => w.pid).sort()).toEqual([...workers].sort());
+      for (const w of status.workers) expect(w).toMatchObject({ up: true, requests: expect.any(Number) });
     } finally {
       await wharf.stop();
     }
