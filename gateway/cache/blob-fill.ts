@@ -104,7 +104,8 @@ export class BlobFill extends EventEmitter {
   }
 
   async #run(openSource: (signal: AbortSignal) => Promise<FillSource>): Promise<number> {
-    const followed = await this.#claim();
+    // one process (no coordinator): straight on, as before workers existed
+    const followed = this.#coordinator ? await this.#claim(this.#coordinator) : undefined;
     if (followed) return this.#follow(followed);
     let fh: FileHandle | undefined;
     let source: FillSource | undefined;
@@ -202,9 +203,7 @@ export class BlobFill extends EventEmitter {
   }
 
   /** Another process may be fetching this blob already; if not, this one publishes its progress. */
-  async #claim(): Promise<FollowedFill | undefined> {
-    const c = this.#coordinator;
-    if (!c) return undefined;
+  async #claim(c: FillCoordinator): Promise<FollowedFill | undefined> {
     // coordination that does not answer costs a duplicate fetch, never the request
     const followed = await c.claim(this.digest.value, this.tempPath).catch(() => undefined);
     if (!followed) publishFill(this, c);
