@@ -42,9 +42,10 @@ export async function startCluster(loaded: LoadedConfig): Promise<Wharf> {
     async serve(ctx) {
       await prepareLeaves(config, log);
       const onMessage = (w: Worker, slot: number, m: WorkerMessage) => {
+        const pid = w.process.pid ?? 0;
         if (!workers.has(w.id)) {
           workers.set(w.id, w);
-          stats.started(slot, w.process.pid);
+          stats.started(slot, pid);
         }
         switch (m.t) {
           case "wharf.claim": {
@@ -58,7 +59,7 @@ export async function startCluster(loaded: LoadedConfig): Promise<Wharf> {
             leases.publish(w.id, m.digest, m.p);
             break;
           case "wharf.events":
-            stats.record(slot, m);
+            stats.record(slot, pid, m);
             for (const e of m.requests) ctx.admin.onRequest(e);
             for (const f of m.fills) ctx.admin.onFill(f);
             if (m.stored > 0) ctx.evictor.noteStored();
@@ -73,7 +74,7 @@ export async function startCluster(loaded: LoadedConfig): Promise<Wharf> {
         exited(w, slot) {
           leases.exited(w.id);
           inUse.exited(w.id);
-          stats.exited(slot, w.process.pid);
+          stats.exited(slot, w.process.pid ?? 0);
           workers.delete(w.id);
         },
       });

@@ -10,15 +10,21 @@ type Events = Extract<WorkerMessage, { t: "wharf.events" }>;
 
 interface SlotFigures {
   slot: number;
+  /** The worker serving the slot now (the newest one during a rolling restart). */
   pid: number | undefined;
   startedAt: number;
   restarts: number;
   requests: number;
   bytes: number;
-  rss: number;
-  /** CPU time of the live worker, and of the slot's earlier workers. */
-  cpuMicros: number;
+  /** CPU time of the slot's workers that are gone. */
   retiredCpuMicros: number;
+}
+
+/** What a live worker process reported last. */
+interface LiveFigures {
+  slot: number;
+  rss: number;
+  cpuMicros: number;
   connections: ConnectionSnapshot | undefined;
 }
 
@@ -30,6 +36,8 @@ function add(into: Counts, from: Readonly<Counts>): void {
 
 export class ClusterStats {
   readonly #slots = new Map<number, SlotFigures>();
+  /** By pid: during a rolling restart a slot has two workers for a while. */
+  readonly #live = new Map<number, LiveFigures>();
   /** Cumulative counters of workers that are gone, so sums never go down. */
   readonly #retired = { refused: {} as Counts, sendTimeouts: {} as Counts };
   /** Summed over the live workers (and, for counters, the earlier ones): ConnectionStats' shape. */
@@ -39,7 +47,7 @@ export class ClusterStats {
     const sum = (key: keyof ConnectionSnapshot) => {
       const out: Counts = { https: 0, http: 0 };
       if (key !== "open") add(out, this.#retired[key]);
-      for (const s of this.#slots.values()) if (s.connections) add(out, s.connections[key]);
+      for (const w of this.#live.values()) if (w.connections) add(out, w.connections[key]);
       return out;
     };
     this.connections = {
@@ -65,65 +73,79 @@ export class ClusterStats {
         restarts: 0,
         requests: 0,
         bytes: 0,
-        rss: 0,
-        cpuMicros: 0,
         retiredCpuMicros: 0,
-        connections: undefined,
       };
       this.#slots.set(slot, s);
     }
     return s;
   }
 
-  started(slot: number, pid: number | undefined): void {
+  started(slot: number, pid: number): void {
     const s = this.#slot(slot);
     if (s.pid !== undefined) s.restarts++;
     s.pid = pid;
     s.startedAt = Date.now();
+    this.#live.set(pid, { slot, rss: 0, cpuMicros: 0, connections: undefined });
   }
 
-  record(slot: number, m: Events): void {
+  record(slot: number, pid: number, m: Events): void {
     const s = this.#slot(slot);
     s.requests += m.requests.length;
     for (const e of m.requests) s.bytes += e.bytes;
-    s.rss = m.rss;
-    s.cpuMicros = m.cpuMicros;
-    s.connections = m.connections;
+    const w = this.#live.get(pid);
+    if (!w) return;
+    w.rss = m.rss;
+    w.cpuMicros = m.cpuMicros;
+    w.connections = m.connections;
   }
 
-  /** The slot's worker `pid` is gone: its counters move to the retired totals. */
-  exited(slot: number, pid: number | undefined): void {
-    const s = this.#slots.get(slot);
-    if (!s || s.pid !== pid) return;
-    if (s.connections) {
-      add(this.#retired.refused, s.connections.refused);
-      add(this.#retired.sendTimeouts, s.connections.sendTimeouts);
+  /** Worker `pid` is gone: its counters move to the retired totals. */
+  exited(slot: number, pid: number): void {
+    const w = this.#live.get(pid);
+    if (!w) return;
+    this.#live.delete(pid);
+    this.#slot(slot).retiredCpuMicros += w.cpuMicros;
+    if (w.connections) {
+      add(this.#retired.refused, w.connections.refused);
+      add(this.#retired.sendTimeouts, w.connections.sendTimeouts);
     }
-    s.retiredCpuMicros += s.cpuMicros;
-    s.cpuMicros = 0;
-    s.rss = 0;
-    s.connections = undefined;
+  }
+
+  #liveOf(slot: number): LiveFigures[] {
+    return [...this.#live.values()].filter((w) => w.slot === slot);
+  }
+
+  #cpuSeconds(s: SlotFigures): number {
+    return (this.#liveOf(s.slot).reduce((a, w) => a + w.cpuMicros, 0) + s.retiredCpuMicros) / 1e6;
   }
 
   /** GET /api/workers and the status page. */
   report(): WorkerFigures[] {
-    return [...this.#slots.values()].map((s) => ({
-      worker: s.slot,
-      pid: s.pid,
-      up: s.connections !== undefined || s.rss > 0,
-      startedAt: new Date(s.startedAt).toISOString(),
-      restarts: s.restarts,
-      requests: s.requests,
-      bytesServed: s.bytes,
-      connectionsOpen: Object.values(s.connections?.open ?? {}).reduce((a, b) => a + b, 0),
-      residentBytes: s.rss,
-      cpuSeconds: (s.cpuMicros + s.retiredCpuMicros) / 1e6,
-    }));
+    return [...this.#slots.values()].map((s) => {
+      const live = this.#liveOf(s.slot);
+      return {
+        worker: s.slot,
+        pid: s.pid,
+        up: s.pid !== undefined && this.#live.has(s.pid),
+        startedAt: new Date(s.startedAt).toISOString(),
+        restarts: s.restarts,
+        requests: s.requests,
+        bytesServed: s.bytes,
+        connectionsOpen: live.reduce(
+          (a, w) => a + Object.values(w.connections?.open ?? {}).reduce((x, y) => x + y, 0),
+          0,
+        ),
+        residentBytes: live.reduce((a, w) => a + w.rss, 0),
+        cpuSeconds: this.#cpuSeconds(s),
+      };
+    });
   }
 
   register(registry: Registry): void {
     const registers = [registry];
     const slots = () => [...this.#slots.values()];
+    const cpuSeconds = (s: SlotFigures) => this.#cpuSeconds(s);
+    const rss = (s: SlotFigures) => this.#liveOf(s.slot).reduce((a, w) => a + w.rss, 0);
     new Counter({
       name: "wharf_worker_requests_total",
       help: "Registry API requests served, by worker slot (workers: N)",
@@ -141,8 +163,7 @@ export class ClusterStats {
       registers,
       collect() {
         this.reset();
-        for (const s of slots())
-          this.inc({ worker: String(s.slot) }, (s.cpuMicros + s.retiredCpuMicros) / 1e6);
+        for (const s of slots()) this.inc({ worker: String(s.slot) }, cpuSeconds(s));
       },
     });
     new Gauge({
@@ -152,7 +173,7 @@ export class ClusterStats {
       registers,
       collect() {
         this.reset();
-        for (const s of slots()) this.set({ worker: String(s.slot) }, s.rss);
+        for (const s of slots()) this.set({ worker: String(s.slot) }, rss(s));
       },
     });
     new Counter({
