@@ -12,7 +12,7 @@ import { createAdminApp } from "./admin-app.ts";
 import { createMetrics, type WharfMetrics } from "./metrics.ts";
 import type { Readiness } from "./readiness.ts";
 import { registerReplicaMetrics } from "./replica-status.ts";
-import type { StatusSource } from "./status-source.ts";
+import type { StatusSource, WorkerFigures } from "./status-source.ts";
 import { WharfStats } from "./wharf-stats.ts";
 
 export interface AdminEndpoint {
@@ -29,6 +29,8 @@ export interface AdminEndpoint {
   onDnsQuery(kind: string): void;
   /** Shows the access audit: wharf_access_denied_total and the status page's recent denials. */
   onAccess(audit: AccessAudit): void;
+  /** Shows per-worker figures on the status page (workers: N). */
+  onWorkers(figures: () => WorkerFigures[]): void;
 }
 
 export function createAdminEndpoint(opts: {
@@ -67,6 +69,9 @@ export function createAdminEndpoint(opts: {
     },
     onDnsQuery(kind) {
       metrics.observeDnsQuery(kind);
+    },
+    onWorkers(figures) {
+      opts.source.workers = figures;
     },
     onAccess(audit) {
       opts.source.accessDenials = () => audit.recentDenials();

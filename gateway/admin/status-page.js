@@ -232,6 +232,25 @@ function render(s) {
     ),
   );
 
+  const workers = s.workers || [];
+  $("#workers").hidden = workers.length === 0;
+  $("#worker-rows").replaceChildren(
+    ...workers.map((w) =>
+      el(
+        "tr",
+        { "data-testid": "worker" },
+        el("td", {}, w.up ? String(w.worker) : `${w.worker} (restarting)`),
+        el("td", { class: "num mono" }, w.pid ?? "—"),
+        el("td", { class: "num" }, integer.format(w.requests)),
+        el("td", { class: "num" }, formatBytes(w.bytesServed)),
+        el("td", { class: "num" }, integer.format(w.connectionsOpen)),
+        el("td", { class: "num" }, formatBytes(w.residentBytes)),
+        el("td", { class: "num" }, `${w.cpuSeconds.toFixed(1)} s`),
+        el("td", { class: "num" }, integer.format(w.restarts)),
+      ),
+    ),
+  );
+
   $("#top-repositories").replaceChildren(
     ...s.topRepositories.map((t) =>
       el(

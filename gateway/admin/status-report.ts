@@ -7,7 +7,7 @@ import type { BreakerState } from "../upstream/circuit-breaker.ts";
 import type { UpstreamHealthSnapshot } from "../upstream/upstream-health.ts";
 import type { ReplicaStatus } from "./replica-status.ts";
 import type { SharedStoreState } from "./shared-store-health.ts";
-import type { CaInfo, StatusSource } from "./status-source.ts";
+import type { CaInfo, StatusSource, WorkerFigures } from "./status-source.ts";
 import {
   bytesSaved,
   hitRatio,
@@ -77,6 +77,8 @@ export interface StatusReport {
   replicas: ReplicaStatus | null;
   /** The shared stores' health (null: storage is the local disk only). */
   sharedStore: SharedStoreState | null;
+  /** Per worker, with workers: N (empty with one process). */
+  workers: WorkerFigures[];
 }
 
 export function buildStatusReport(stats: WharfStats, source: StatusSource, now = Date.now()): StatusReport {
@@ -150,5 +152,6 @@ export function buildStatusReport(stats: WharfStats, source: StatusSource, now =
     accessDenials: source.accessDenials?.() ?? [],
     replicas: source.replicas?.() ?? null,
     sharedStore: source.sharedStore?.() ?? null,
+    workers: source.workers?.() ?? [],
   };
 }

@@ -64,6 +64,22 @@ export interface StatusSource {
   replicas?(): ReplicaStatus;
   /** Whether the bucket and the database answer (absent: neither is configured). */
   sharedStore?(): SharedStoreState;
+  /** Per-worker figures (workers: N, docs/workers.md; absent: one process). */
+  workers?(): WorkerFigures[];
+}
+
+/** One worker slot as the primary knows it (server/cluster-stats.ts). */
+export interface WorkerFigures {
+  worker: number;
+  pid: number | undefined;
+  up: boolean;
+  startedAt: string;
+  restarts: number;
+  requests: number;
+  bytesServed: number;
+  connectionsOpen: number;
+  residentBytes: number;
+  cpuSeconds: number;
 }
 
 /** What the status page offers to copy (cli/ca-command.ts, cli/client-config-command.ts). */

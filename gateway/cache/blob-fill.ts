@@ -12,6 +12,7 @@ import { isWharfError, WharfError } from "../../common/errors.ts";
 import { type Digest, digestHasher } from "../oci/digest.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { FillReader } from "./fill-body.ts";
+import { type FillCoordinator, type FollowedFill, followFill, publishFill } from "./fill-coordination.ts";
 import { storeUnavailable } from "./store-errors.ts";
 
 export interface FillSource {
@@ -47,7 +48,8 @@ function fillFailure(e: unknown): Error {
 
 export class BlobFill extends EventEmitter {
   readonly digest: Digest;
-  readonly tempPath: string;
+  /** Where the bytes are written: this fill's own file, or the one of the process it follows. */
+  tempPath: string;
   readonly startedAt = Date.now();
   written = 0;
   size: number | undefined;
@@ -57,12 +59,15 @@ export class BlobFill extends EventEmitter {
   error: Error | undefined;
   /** The bytes come from the shared blob store (storage.kind s3), not from upstream. */
   fromShared = false;
+  /** Another process fetched the bytes (workers: N); this one only followed its file. */
+  followed = false;
   /** The whole blob, once verified, when it is at most SMALL_BLOB_BYTES long. */
   bytes: Buffer | undefined;
   /** Resolves with the blob size once it is verified and stored; rejects when the fill fails. */
   readonly done: Promise<number>;
   readonly #store: BlobStore;
   readonly #abort = new AbortController();
+  readonly #coordinator: FillCoordinator | undefined;
   /** Resolves once the source answered (size known) or the fill failed. */
   readonly started: Promise<void>;
   #markStarted!: () => void;
@@ -72,10 +77,13 @@ export class BlobFill extends EventEmitter {
     digest: Digest,
     openSource: (signal: AbortSignal) => Promise<FillSource>,
     timeoutMs: number,
+    /** workers: N: the fill may run in another process (fill-coordination.ts). */
+    coordinator?: FillCoordinator,
   ) {
     super();
     this.setMaxListeners(0);
     this.#store = store;
+    this.#coordinator = coordinator;
     this.digest = digest;
     this.tempPath = store.tempPath();
     this.started = new Promise((resolve) => {
@@ -96,6 +104,9 @@ export class BlobFill extends EventEmitter {
   }
 
   async #run(openSource: (signal: AbortSignal) => Promise<FillSource>): Promise<number> {
+    // one process (no coordinator): straight on, as before workers existed
+    const followed = this.#coordinator ? await this.#claim(this.#coordinator) : undefined;
+    if (followed) return this.#follow(followed);
     let fh: FileHandle | undefined;
     let source: FillSource | undefined;
     try {
@@ -187,6 +198,27 @@ export class BlobFill extends EventEmitter {
       source?.body.destroy();
       await fh?.close().catch(() => {});
       await unlink(this.tempPath).catch(() => {});
+      throw this.error;
+    }
+  }
+
+  /** Another process may be fetching this blob already; if not, this one publishes its progress. */
+  async #claim(c: FillCoordinator): Promise<FollowedFill | undefined> {
+    // coordination that does not answer costs a duplicate fetch, never the request
+    const followed = await c.claim(this.digest.value, this.tempPath).catch(() => undefined);
+    if (!followed) publishFill(this, c);
+    return followed;
+  }
+
+  async #follow(followed: FollowedFill): Promise<number> {
+    this.followed = true;
+    try {
+      return await followFill(this, followed, this.#abort.signal, () => this.#markStarted());
+    } catch (e) {
+      this.error = fillFailure(e);
+      this.state = "failed";
+      this.#markStarted();
+      this.emit("progress");
       throw this.error;
     }
   }

@@ -9,6 +9,7 @@ import { BlobFill, type FillSource } from "./blob-fill.ts";
 import { quarantineBlob } from "./blob-quarantine.ts";
 import { BlobStore } from "./blob-store.ts";
 import { type FileBody, storedFileBody } from "./file-body.ts";
+import type { FillCoordinator } from "./fill-coordination.ts";
 import type { MetadataDb } from "./metadata-db.ts";
 import { PendingDeletes } from "./pending-deletes.ts";
 import { quarantineIfCorrupt, type SharedBlobStore, sharedFirst, shareStored } from "./shared-blobs.ts";
@@ -45,6 +46,8 @@ export class ContentCache {
   /** Digests another process on this dataDir is serving (a server, asked by `wharf cache gc`). */
   inUseElsewhere: () => Promise<ReadonlySet<string>> = async () => new Set();
   readonly fills = new Map<string, BlobFill>();
+  /** workers: N: one fill per blob across the processes on this dataDir (fill-coordination.ts). */
+  fillCoordinator: FillCoordinator | undefined;
   readonly #inUse = new Map<string, number>();
   readonly #touched = new Map<string, number>();
   readonly #noted = new Map<string, number>();
@@ -193,7 +196,7 @@ export class ContentCache {
             ),
         })
       : openSource;
-    const fill: BlobFill = new BlobFill(this.store, d, source, this.#fillTimeoutMs);
+    const fill: BlobFill = new BlobFill(this.store, d, source, this.#fillTimeoutMs, this.fillCoordinator);
     this.fills.set(d.value, fill);
     fill.done
       .then(async (size) => {
@@ -206,6 +209,7 @@ export class ContentCache {
           throw e;
         }
         this.#log.debug({ digest: d.value, size, ms: Date.now() - fill.startedAt }, "blob stored");
+        if (fill.followed) return; // the process that fetched it counts it
         this.onFill?.({ bytes: size, ms: Date.now() - fill.startedAt, ok: true });
         this.onStored?.(size);
         // the fill stays registered (in use: never evicted) until the other replicas can have it

@@ -1,4 +1,5 @@
-// One wharf per dataDir: two processes filling the same store would race on metadata. The lock
+// One wharf per dataDir: two servers filling the same store would race on metadata (the workers
+// of one wharf coordinate through their primary, which holds the lock: docs/workers.md). The lock
 // is a listening Unix socket inside dataDir: it vanishes with its process (even after kill -9),
 // so a stale lock is recognised by a refused connection, and PIDs reused in containers don't matter.
 // The socket also answers one question: which blobs the server is streaming right now, so that
@@ -10,8 +11,11 @@ import { WharfError } from "../../common/errors.ts";
 
 export interface DataDirLock {
   release(): void;
-  /** What the lock socket answers: the digests in use (set once the cache is open). */
-  inUse?: () => Iterable<string>;
+  /**
+   * What the lock socket answers: the digests in use (set once the cache is open). With workers
+   * (docs/workers.md) the primary holds the lock and asks its workers, hence the promise.
+   */
+  inUse?: () => Iterable<string> | Promise<Iterable<string>>;
 }
 
 function lockPath(dataDir: string): { full: string; path: string } {
@@ -84,7 +88,10 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
   };
   const server: Server = createServer((s) => {
     s.on("error", () => {});
-    s.end(`${JSON.stringify({ inUse: [...(lock.inUse?.() ?? [])] })}\n`);
+    Promise.resolve(lock.inUse?.() ?? [])
+      .then((inUse) => s.end(`${JSON.stringify({ inUse: [...inUse] })}\n`))
+      // no answer rather than a partial one: gc beside the server then removes nothing
+      .catch(() => s.destroy());
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>

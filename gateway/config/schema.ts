@@ -1,6 +1,7 @@
 // The configuration contract (docs/config.md documents every key). Parsed once at start, then frozen.
 import { z } from "zod";
 import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
+import { autoWorkers } from "./auto-workers.ts";
 import { DEFAULT_REGISTRIES } from "./defaults.ts";
 import { mirrorSchema } from "./mirror-schema.ts";
 import { storageSchema } from "./storage-schema.ts";
@@ -187,7 +188,11 @@ export const configSchema = z
         admin: listenAddress.prefault("127.0.0.1:9090"),
       })
       .prefault({}),
-    workers: z.number().int().min(1).max(64).prefault(1),
+    // auto: one worker per usable core, within the memory limit (auto-workers.ts); 1: one process
+    workers: z
+      .union([z.literal("auto"), z.number().int().min(1).max(64)])
+      .prefault("auto")
+      .transform((v) => (v === "auto" ? autoWorkers() : v)),
     upstreamCaFile: z.string().min(1).nullable().prefault(null),
     upstreamDns: z
       .string()

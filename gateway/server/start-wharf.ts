@@ -31,6 +31,7 @@ import type { UpstreamClient } from "../upstream/upstream-client.ts";
 import { startUpstreamProbes } from "../upstream/upstream-probe.ts";
 import { UpstreamResolver } from "../upstream/upstream-resolver.ts";
 import { buildBackends } from "./build-backends.ts";
+import type { ClusterRole } from "./cluster-role.ts";
 import { ConnectionStats } from "./connection-limits.ts";
 import { servernameOf } from "./https-listener.ts";
 import { startDns } from "./start-dns.ts";
@@ -40,25 +41,33 @@ import { loadCa, startHttps } from "./start-https.ts";
 export interface Wharf {
   log: Logger;
   addresses: Record<string, string>;
+  /** The listening servers (a worker drains its own before it leaves: worker-drain.ts). */
+  servers: readonly Server[];
   close(): Promise<void>;
 }
 
 export async function startWharf(
   loaded: LoadedConfig,
-  opts: { log?: Logger; handleSignals?: boolean } = {},
+  /** `role`: one process of several (workers: N, cluster-role.ts); without it, the only one. */
+  opts: { log?: Logger; handleSignals?: boolean; role?: ClusterRole } = {},
 ): Promise<Wharf> {
   const { config } = loaded;
   const log = opts.log ?? createLogger({ level: config.logLevel });
-  log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
-  if (config.workers > 1)
-    log.warn({ workers: config.workers }, "workers > 1 is not implemented yet: serving from one process");
+  const worker = opts.role?.kind === "worker" ? opts.role : undefined;
+  const primary = opts.role?.kind === "primary" ? opts.role : undefined;
+  if (!worker)
+    log.info({ version: VERSION, config: loaded.source, dataDir: config.dataDir }, "wharf starting");
   const opened = await openCache({
     dataDir: config.dataDir,
     log,
     fillTimeoutMs: config.cache.fillTimeout,
     minFree: config.cache.minFree,
     sharedStore: openSharedStore(loaded),
+    // a worker's primary holds the lock and prepared the store
+    shared: worker !== undefined,
   });
+  opened.cache.fillCoordinator = opts.role?.fills;
+  if (worker) worker.inUse = () => opened.cache.inUseDigests();
   if (config.storage.kind === "s3")
     log.info(
       {
@@ -92,10 +101,10 @@ export async function startWharf(
       intervalMs: config.cache.evictInterval,
       ...(shared && { lease: () => tryCollectLease(shared.pool) }),
     });
-    opened.cache.onStored = () => evictor.noteStored();
-    evictor.start();
+    opened.cache.onStored = worker ? worker.onStored : () => evictor.noteStored();
+    if (!worker) evictor.start();
     closers.push(() => evictor.stop());
-    if (config.cache.scrubInterval !== null) {
+    if (config.cache.scrubInterval !== null && !worker) {
       const scrubber = new Scrubber({
         cache: opened.cache,
         log,
@@ -117,7 +126,7 @@ export async function startWharf(
     });
     const mirrorEntries = resolveMirrorEntries(config.mirror, config).entries;
     const mirror =
-      mirrorEntries.length > 0
+      mirrorEntries.length > 0 && !worker
         ? new MirrorService({
             entries: mirrorEntries,
             cache: opened.cache,
@@ -133,10 +142,11 @@ export async function startWharf(
     await storeHealth.probe();
     storeHealth.start();
     closers.push(() => storeHealth.stop());
+    // one row per replica in the directory, not per worker: the primary (or the only process) owns it
     const replica = await startReplicaServices({
       config,
-      shared,
-      bucket: opened.cache.shared,
+      shared: worker ? undefined : shared,
+      bucket: worker ? undefined : opened.cache.shared,
       store: storeHealth,
       log,
     });
@@ -165,8 +175,9 @@ export async function startWharf(
         ...(replica.sharedStore && { shared: replica.sharedStore }),
       }),
       token: loaded.adminToken?.reveal() ?? null,
+      defaultMetrics: !worker,
     });
-    const connections = new ConnectionStats();
+    const connections = opts.role?.connections ?? new ConnectionStats();
     registerConnectionMetrics(admin.metrics.registry, connections);
     if (mirror) {
       registerMirrorMetrics(admin.metrics.registry, () => mirror.status());
@@ -174,13 +185,13 @@ export async function startWharf(
       closers.push(() => mirror.stop());
     }
     evictor.onEvict = admin.onEviction;
-    opened.cache.onFill = admin.onFill;
+    opened.cache.onFill = worker?.onFill ?? admin.onFill;
     // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
     const upstreams = new Map<string, UpstreamClient>();
     for (const [name, b] of backends) if (b instanceof ProxyRegistry) upstreams.set(name, b.upstream);
     const probes = startUpstreamProbes({
       upstreams: [...upstreams]
-        .filter(([n]) => !(config.offline || config.registries[n]?.offline))
+        .filter(([n]) => !(worker || config.offline || config.registries[n]?.offline))
         .map(([, u]) => u),
       intervalMs: config.upstreamProbeInterval,
       timeoutMs: config.upstreamTimeouts.headers,
@@ -209,11 +220,11 @@ export async function startWharf(
       linkedIn: (digest) => opened.cache.db.linkedRepositories(digest, 100),
       log,
       servernameOf,
-      onRequest: admin.onRequest,
+      onRequest: worker?.onRequest ?? admin.onRequest,
     });
     const listener = getRequestListener(app.fetch);
     ca = await loadCa(config, log);
-    if (config.listen.https) {
+    if (config.listen.https && !primary) {
       const https = await startHttps({ config, ca, router, log, requestListener: listener, connections });
       servers.push(https.server as unknown as Server);
       closers.push(
@@ -222,7 +233,7 @@ export async function startWharf(
       );
       addresses.https = https.address;
     }
-    if (config.listen.dns) {
+    if (config.listen.dns && !worker) {
       const dns = await startDns({
         config,
         log,
@@ -233,7 +244,7 @@ export async function startWharf(
       closers.push(() => dns.responder.close());
       addresses.dns = `${config.listen.dns.host}:${dns.responder.udpPort}`;
     }
-    if (config.listen.admin) {
+    if (config.listen.admin && !worker) {
       const { server, address } = await startAdminServer({ ...config.listen.admin, app: admin.app });
       servers.push(server);
       addresses.admin = `${address.address}:${address.port}`;
@@ -244,7 +255,11 @@ export async function startWharf(
     }
     // The plain-HTTP endpoint opens last: clients (and health probes) that see it answer can rely
     // on every other listener being up.
-    if (config.listen.http) {
+    if (primary)
+      closers.push(
+        await primary.serve({ admin, evictor, cache: opened.cache, lock: opened.lock, addresses }),
+      );
+    if (config.listen.http && !primary) {
       const http = await startHttp({ config, log, requestListener: listener, connections });
       servers.push(http.server);
       closers.push(() => http.stop());
@@ -284,6 +299,6 @@ export async function startWharf(
     for (const sig of ["SIGINT", "SIGTERM"] as const)
       process.once(sig, () => void close().then(() => process.exit(0)));
   }
-  log.info({ addresses }, "wharf ready");
-  return { log, addresses, close };
+  if (!worker) log.info({ addresses }, "wharf ready");
+  return { log, addresses, servers, close };
 }

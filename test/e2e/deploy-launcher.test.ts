@@ -27,7 +27,8 @@ beforeAll(async () => {
   config = join(tmp.path, "wharf.yml");
   await writeFile(
     config,
-    `dataDir: ${JSON.stringify(join(tmp.path, "data"))}\nupstreamDns: "127.0.0.1:53"\n` +
+    // one process: the launcher's PID story is about wharf's own process (workers: docs/workers.md)
+    `dataDir: ${JSON.stringify(join(tmp.path, "data"))}\nupstreamDns: "127.0.0.1:53"\nworkers: 1\n` +
       `listen: {http: "127.0.0.1:${port}", https: null, dns: null, admin: null}\n`,
   );
 });

@@ -64,6 +64,8 @@ export async function startWharf(o: StartWharfOptions): Promise<WharfProcess> {
   const listen = { https: null, dns: null, admin: null, ...(o.config.listen as object | undefined) };
   const config = {
     dataDir: join(dir, "data"),
+    // tests count what one process did unless they ask for workers (docs/workers.md)
+    workers: 1,
     upstreamDns: `${o.nameserver ?? "127.0.0.1"}:53`,
     ...o.config,
     listen,
