@@ -83,7 +83,8 @@ describe("bench --quick", () => {
     expect(f.cells?.wharf).not.toMatch(/bad/);
     // the count is real: distribution fetches once per client, direct serves every client
     expect(f.values.distribution).toBeGreaterThan(1.5);
-    expect(f.values.direct).toBe(32);
+    // close to, not equal: distribution's access log once counted one response ~11 KB short of what the client got
+    expect(f.values.direct).toBeCloseTo(32, 1);
     expect(f.holds).toBe(true);
   });
 

@@ -9,6 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TagReport } from "../../gateway/mirror/sync-runner.ts";
 import { readManifestDigests } from "../support/images.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
@@ -34,21 +35,6 @@ let wharfIp: string;
 let layout: string;
 /** The manifest digests of img0..img3 of the random layout (the "releases" of alpine:3.20). */
 const rel: string[] = [];
-
-interface TagReport {
-  source: string;
-  target: string;
-  tag: string;
-  previous: string | null;
-  current: string | null;
-  changed: boolean;
-  pinned: boolean;
-  error: string | null;
-  upstream: string | null;
-  platforms?: string[];
-  note?: string;
-  historyTag?: string;
-}
 
 async function cli(...args: string[]) {
   const node = join(REPO_ROOT, "node_modules", ".bin", "node");
