@@ -20,7 +20,17 @@ import {
 } from "./contenders.ts";
 import { nginxContender } from "./nginx-cache.ts";
 
-const BINARIES = ["docker-registry", "skopeo", "nginx", "h2load", "curl", "openssl", "busybox", "setpriv"];
+const BINARIES = [
+  "docker-registry",
+  "skopeo",
+  "nginx",
+  "h2load",
+  "ab",
+  "curl",
+  "openssl",
+  "busybox",
+  "setpriv",
+];
 
 export interface BenchWorld {
   images: BenchImages;

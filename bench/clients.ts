@@ -130,12 +130,13 @@ export interface LoadResult {
 
 /**
  * h2load against one URL for `seconds` (after a 1 s warm-up) with `clients` connections of
- * `streams` concurrent streams each. HEAD is sent by overriding the :method pseudo-header.
+ * `streams` concurrent streams each (HTTP/2), or with `h1` HTTP/1.1 keep-alive connections with
+ * `streams` pipelined requests each. HEAD is sent by overriding the :method pseudo-header.
  */
 export async function h2load(
   c: Contender,
   path: string,
-  opts: { method: "GET" | "HEAD"; seconds: number; clients: number; streams: number },
+  opts: { method: "GET" | "HEAD"; seconds: number; clients: number; streams: number; h1?: boolean },
 ): Promise<LoadResult> {
   const sandbox = await createSandbox({ hosts: { [c.host]: c.ip } });
   try {
@@ -149,6 +150,7 @@ export async function h2load(
       String(opts.seconds),
     ]
       .concat(["--warm-up-time=1", "-H", `accept: ${MANIFEST_ACCEPT}`])
+      .concat(opts.h1 ? ["--h1"] : [])
       .concat(opts.method === "HEAD" ? ["-H", ":method: HEAD"] : [])
       .concat([`https://${c.host}${path}`]);
     const r = await runCommand(sandbox.wrap(argv), { timeoutMs: (opts.seconds + 30) * 1000 });
@@ -160,6 +162,51 @@ export async function h2load(
     // "failed" counts resets and errors; answers other than 2xx count as failures too
     const failed = Number(reqs[2]) + Number(codes[1]) + Number(codes[2]) + Number(codes[3]);
     return { requestsPerSecond: Number(rate[1]), succeeded, failed };
+  } finally {
+    await sandbox.dispose();
+  }
+}
+
+/**
+ * ApacheBench with keep-alive against one URL for `seconds` with `connections` connections (no
+ * pipelining), after a 1 s warm-up run. ab speaks HTTP/1.0 with `Connection: keep-alive`, which
+ * Node and nginx serve on the same HTTP/1.x code paths as HTTP/1.1; h2load and wrk cannot send
+ * HEAD over HTTP/1.x (they wait for the body that Content-Length announces).
+ */
+export async function abLoad(
+  c: Contender,
+  path: string,
+  opts: { method: "GET" | "HEAD"; seconds: number; connections: number },
+): Promise<LoadResult> {
+  const sandbox = await createSandbox({ hosts: { [c.host]: c.ip } });
+  try {
+    const run = (seconds: number) =>
+      runCommand(
+        sandbox.wrap([
+          "ab",
+          "-k",
+          ...(opts.method === "HEAD" ? ["-i"] : []),
+          "-c",
+          String(opts.connections),
+          "-t",
+          String(seconds),
+          "-n",
+          "1000000",
+          "-H",
+          `accept: ${MANIFEST_ACCEPT}`,
+          `https://${c.host}${path}`,
+        ]),
+        { timeoutMs: (seconds + 30) * 1000, allowFailure: true },
+      );
+    await run(1);
+    const r = await run(opts.seconds);
+    const rate = /Requests per second:\s+([\d.]+)/.exec(r.stdout);
+    const done = /Complete requests:\s+(\d+)/.exec(r.stdout);
+    if (!rate || !done) throw new Error(`ab output not understood:\n${r.stdout}\n${r.stderr}`);
+    const failed =
+      Number(/Failed requests:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0) +
+      Number(/Non-2xx responses:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+    return { requestsPerSecond: Number(rate[1]), succeeded: Number(done[1]) - failed, failed };
   } finally {
     await sandbox.dispose();
   }

@@ -9,11 +9,12 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type BenchWorld, startBenchWorld } from "./bench-world.ts";
 import { CONTENDERS, type ContenderName } from "./contenders.ts";
-import type { Figure, RunPlan } from "./figure.ts";
+import { type Figure, MiB, type RunPlan } from "./figure.ts";
 import { replicaFigures } from "./figures-replicas.ts";
 import { manifestRates, tagRevalidation } from "./figures-requests.ts";
 import { revalidationStorm } from "./figures-storm.ts";
 import { coldPulls, concurrentFill, warmThroughput } from "./figures-transfer.ts";
+import { rssBytes, treePids } from "./proc-tree.ts";
 import { markdownTable, runSummary, textTable, writeResults } from "./report.ts";
 
 const RESULTS = fileURLToPath(new URL("./results.md", import.meta.url));
@@ -52,6 +53,20 @@ const STEPS: [string, Step][] = [
   ["4", concurrentFill],
 ];
 
+/** Figure 5b: each contender's RSS after its start, before any request. */
+function idleRss(world: BenchWorld): Figure {
+  const values = Object.fromEntries(
+    world.contenders.map((c) => [c.name, rssBytes(treePids(c.pids())) / MiB]),
+  );
+  return {
+    id: "5b",
+    title: "idle RSS after start, before any request",
+    unit: "MiB",
+    better: "lower",
+    values,
+  };
+}
+
 function log(line: string): void {
   const t = (performance.now() / 1000).toFixed(1).padStart(6);
   console.error(`[${t} s] ${line}`);
@@ -85,7 +100,7 @@ async function main(): Promise<number> {
     accessRules: values["access-rules"],
     log,
   });
-  const figures: Figure[] = [];
+  const figures: Figure[] = [idleRss(world)];
   try {
     for (const [id, step] of STEPS) {
       if (!wanted.includes(id)) continue;

@@ -5,6 +5,7 @@
 // logs credentials in the first place.
 import { createRequire } from "node:module";
 import { type Logger, pino } from "pino";
+import { LineBatch } from "./log-batch.ts";
 
 export type { Logger };
 
@@ -59,7 +60,7 @@ export function createLogger(opts: {
   }
   const log = pino(
     { level: opts.level, redact: REDACT, base: { pid: process.pid } },
-    pino.destination({ dest: opts.destination ?? 1, sync: false }),
+    new LineBatch(pino.destination({ dest: opts.destination ?? 1, sync: false })),
   );
   if (pretty)
     log.info("pino-pretty is not installed: logging JSON lines (pipe them through pino-pretty to read them)");

@@ -30,7 +30,7 @@ export type FillState = "running" | "done" | "failed";
  */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
 
-/** Bytes gathered from upstream before one write to the temporary file. */
+/** Bytes gathered from upstream before one hash update and one write to the temporary file. */
 const WRITE_BATCH = 512 * 1024;
 
 /**
@@ -131,38 +131,55 @@ export class BlobFill extends EventEmitter {
       const kept: Buffer[] | undefined =
         this.size !== undefined && this.size <= SMALL_BLOB_BYTES ? [] : undefined;
       let received = 0;
-      // Upstream data arrives in TLS-record-sized chunks (16 KiB). They are hashed as they come and
-      // written WRITE_BATCH at a time, one write in flight while the next batch gathers; a plain
-      // loop over the body costs less per chunk than piping into a Writable (bench figure 1c).
-      let batch: Buffer[] = [];
-      let batchBytes = 0;
+      // Upstream data arrives in TLS-record-sized chunks (16 KiB). They are copied into one of two
+      // reused WRITE_BATCH buffers, hashed and written a whole buffer at a time, one write in
+      // flight while the other buffer fills. The copy (a memcpy) costs less than what it saves:
+      // a 16 KiB chunk no longer lives across awaits, so it dies young instead of being promoted
+      // with its native memory until the next full GC (tens of MiB of RSS after a 1 GiB fill),
+      // and the hash and the file see 32 times fewer calls.
+      const buffers = kept ? [] : [Buffer.allocUnsafeSlow(WRITE_BATCH), Buffer.allocUnsafeSlow(WRITE_BATCH)];
+      let current = 0;
+      let filled = 0;
       let writing: Promise<void> = Promise.resolve();
-      const writeBatch = async (bufs: Buffer[]) => {
-        const r = await file.writev(bufs, this.written);
-        this.written += r.bytesWritten;
+      const writeBuffer = async (buf: Buffer) => {
+        let off = 0;
+        while (off < buf.length) {
+          const r = await file.write(buf, off, buf.length - off, this.written);
+          this.written += r.bytesWritten;
+          off += r.bytesWritten;
+        }
         this.emit("progress");
+      };
+      const flush = async (last: boolean) => {
+        const buf = (buffers[current] as Buffer).subarray(0, filled);
+        hash.update(buf);
+        await writing; // at most one write in flight: that is the backpressure on upstream
+        writing = writeBuffer(buf);
+        writing.catch(() => {}); // awaited here or below; never an unhandled rejection
+        if (last) return;
+        current ^= 1;
+        filled = 0;
       };
       for await (const chunk of addAbortSignal(this.#abort.signal, source.body)) {
         const b = chunk as Buffer;
-        hash.update(b);
         received += b.length;
         if (kept) {
           if (received > SMALL_BLOB_BYTES) throw this.#sizeError(received);
+          hash.update(b);
           kept.push(b);
           continue;
         }
-        batch.push(b);
-        batchBytes += b.length;
-        if (batchBytes >= WRITE_BATCH) {
-          await writing; // at most one write in flight: that is the backpressure on upstream
-          writing = writeBatch(batch);
-          writing.catch(() => {}); // awaited above or below; never an unhandled rejection
-          batch = [];
-          batchBytes = 0;
+        let off = 0;
+        while (off < b.length) {
+          const n = b.copy(buffers[current] as Buffer, filled, off);
+          filled += n;
+          off += n;
+          // the buffer being filled is never the one being written: flush awaits that write first
+          if (filled === WRITE_BATCH) await flush(false);
         }
       }
+      if (!kept && filled > 0) await flush(true);
       await writing;
-      if (batch.length > 0) await writeBatch(batch);
       const actual = `${this.digest.algorithm}:${hash.digest("hex")}`;
       if (this.size !== undefined && received !== this.size) throw this.#sizeError(received);
       if (actual !== this.digest.value) {

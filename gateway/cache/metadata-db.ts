@@ -5,6 +5,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type { MetaStore } from "../store/meta-store-api.ts";
 import { storeProblem, storeUnavailable } from "./store-errors.ts";
+import { TagMemo } from "./tag-memo.ts";
 
 export interface TagRecord {
   registry: string;
@@ -165,6 +166,7 @@ export class MetadataDb implements MetaStore {
   #stmts: Record<string, StatementSync> = {};
   /** Set while the index lives in memory for want of disk space: the file it belongs to. */
   #pendingFile: string | undefined;
+  readonly #tags = new TagMemo<TagRecord>(() => this.#stmt("PRAGMA data_version"));
   /** Told about every write the store could not take (StoreHealth logs it once and turns read-only). */
   onWriteFailure: ((what: string, e: unknown) => void) | undefined;
 
@@ -225,6 +227,7 @@ export class MetadataDb implements MetaStore {
     this.#db.close();
     this.#db = next.#db;
     this.#stmts = {};
+    this.#tags.clear();
     this.#pendingFile = undefined;
     return true;
   }
@@ -354,6 +357,7 @@ export class MetadataDb implements MetaStore {
   }
 
   putTag(t: TagRecord): void {
+    this.#tags.delete(TagMemo.key(t.registry, t.repository, t.tag));
     this.#write(
       "recording a tag",
       `INSERT INTO tags (registry, repository, tag, digest, media_type, size, fetched_at, checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -371,15 +375,22 @@ export class MetadataDb implements MetaStore {
   }
 
   getTag(registry: string, repository: string, tag: string): TagRecord | undefined {
+    const key = TagMemo.key(registry, repository, tag);
+    const known = this.#tags.get(key);
+    if (known !== undefined) return known ?? undefined;
     const r = this.#stmt("SELECT * FROM tags WHERE registry = ? AND repository = ? AND tag = ?").get(
       registry,
       repository,
       tag,
     ) as Record<string, string | number> | undefined;
-    return r && rowToTag(r);
+    const record = r && rowToTag(r);
+    // not remembered inside a transaction: a rollback would leave the memo ahead of the database
+    if (!this.#db.isTransaction) this.#tags.set(key, record ? Object.freeze(record) : null);
+    return record;
   }
 
   markTagChecked(registry: string, repository: string, tag: string, now: number): void {
+    this.#tags.delete(TagMemo.key(registry, repository, tag));
     this.#hint(
       "a tag check-time update",
       "UPDATE tags SET checked_at = ? WHERE registry = ? AND repository = ? AND tag = ?",
@@ -391,6 +402,7 @@ export class MetadataDb implements MetaStore {
   }
 
   deleteTag(registry: string, repository: string, tag: string): void {
+    this.#tags.delete(TagMemo.key(registry, repository, tag));
     this.#write(
       "removing a tag",
       "DELETE FROM tags WHERE registry = ? AND repository = ? AND tag = ?",

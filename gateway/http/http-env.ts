@@ -28,3 +28,12 @@ export function realmOf(c: Ctx): { host: string; scheme: "http" | "https" } {
   const socket = c.env.incoming.socket as { encrypted?: boolean } | undefined;
   return { host: hostOf(c) ?? "", scheme: socket?.encrypted ? "https" : "http" };
 }
+
+/**
+ * A request header read from the Node request. hono's c.req.header() builds a WHATWG Headers copy
+ * of every header on first use, which the hot paths (manifest and blob pulls) do not need.
+ */
+export function requestHeader(c: Ctx, name: string): string | undefined {
+  const v = c.env.incoming.headers[name];
+  return Array.isArray(v) ? v.join(", ") : v;
+}

@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import type { Registry } from "../registry/registry.ts";
 import { v2Guard } from "./guard.ts";
 import type { Env } from "./http-env.ts";
+import { MemoRouter } from "./memo-router.ts";
 import { registryErrorHandler } from "./on-error.ts";
 import type { RegistryRouter } from "./registry-router.ts";
 import { type RequestEvent, requestLog } from "./request-log.ts";
@@ -36,7 +37,8 @@ export interface RegistryAppDeps {
 export function createRegistryApp(deps: RegistryAppDeps): Hono<Env> {
   // PatternRouter: the names-with-slashes patterns (`:name{.+}`) are beyond RegExpRouter, so
   // SmartRouter would fall back to TrieRouter, which measured slower on these few routes.
-  const app = new Hono<Env>({ router: new PatternRouter() });
+  // MemoRouter: its answers remembered per method and path (memo-router.ts).
+  const app = new Hono<Env>({ router: new MemoRouter(new PatternRouter()) });
   const routeDeps: RouteDeps = {
     router: deps.router,
     registries: deps.registries,

@@ -19,9 +19,16 @@ export function hostWithoutPort(host: string): string {
   return i > 0 && !h.slice(0, i).includes(":") ? h.slice(0, i) : h;
 }
 
+/** Bound of the memos below (host names and request names come from clients). */
+const MEMO_MAX = 1024;
+
 export class RegistryRouter {
   readonly #byName = new Map<string, string>();
   readonly #default: string;
+  // Every request is routed (and its Host checked by the guard): the same few hosts and names
+  // come again and again, so their answers are kept rather than recomputed.
+  readonly #hostMemo = new Map<string, string | null>();
+  readonly #routeMemo = new Map<string, Routed>();
 
   constructor(config: Pick<Config, "registries" | "defaultRegistry">) {
     for (const [name, reg] of Object.entries(config.registries)) {
@@ -34,9 +41,14 @@ export class RegistryRouter {
   /** The registry a host name (registry name or alias, any port) stands for. */
   registryForHost(host: string | undefined): string | undefined {
     if (!host) return undefined;
+    const known = this.#hostMemo.get(host);
+    if (known !== undefined) return known ?? undefined;
     // The absolute form's trailing dot may come before a port too ("ghcr.io.:443").
     const h = host.toLowerCase().replace(/\.(?=(?::\d*)?$)/, "");
-    return this.#byName.get(h) ?? this.#byName.get(hostWithoutPort(h));
+    const registry = this.#byName.get(h) ?? this.#byName.get(hostWithoutPort(h));
+    if (this.#hostMemo.size >= MEMO_MAX) this.#hostMemo.clear();
+    this.#hostMemo.set(host, registry ?? null);
+    return registry;
   }
 
   /** Every host name wharf answers for, grouped by registry (name first, then aliases). */
@@ -58,6 +70,16 @@ export class RegistryRouter {
   }
 
   route(opts: { name: string; servername?: string; host?: string; ns?: string | null }): Routed {
+    const key = `${opts.servername ?? ""}\0${opts.host ?? ""}\0${opts.ns ?? "\0"}\0${opts.name}`;
+    const known = this.#routeMemo.get(key);
+    if (known) return known;
+    const routed = Object.freeze(this.#route(opts));
+    if (this.#routeMemo.size >= MEMO_MAX) this.#routeMemo.clear();
+    this.#routeMemo.set(key, routed);
+    return routed;
+  }
+
+  #route(opts: { name: string; servername?: string; host?: string; ns?: string | null }): Routed {
     const fromSni = this.registryForHost(opts.servername);
     const fromHost = this.registryForHost(opts.host);
     let registry: string | undefined;

@@ -100,6 +100,8 @@ export function requestLog(opts: {
     )
       event.upstreamStatus = 200;
     opts.onRequest?.(event);
-    lineLog[event.status >= 500 ? "warn" : "info"]({ ...event, err: state.error }, "request");
+    // no copy of the event for the usual line without an error (pino leaves out undefined keys)
+    const line = state.error === undefined ? event : { ...event, err: state.error };
+    lineLog[event.status >= 500 ? "warn" : "info"](line, "request");
   };
 }

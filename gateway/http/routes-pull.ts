@@ -7,7 +7,7 @@ import { parseAccept } from "../oci/media-types.ts";
 import { parseReference, type Reference } from "../oci/reference.ts";
 import { isHosted } from "../registry/registry.ts";
 import { authorize, checkBase, pusher } from "./access-check.ts";
-import type { Ctx, Env } from "./http-env.ts";
+import { type Ctx, type Env, requestHeader } from "./http-env.ts";
 import { parseRangeHeader } from "./range-header.ts";
 import { blobReply, manifestReply, sendReply } from "./reply-content.ts";
 import type { RouteDeps } from "./route-deps.ts";
@@ -86,7 +86,7 @@ export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
     await authorize(c, deps.authenticator, target, "pull", reference);
     const content = await target.registry.manifest(target.repository, pullReference(reference), {
       head: c.req.method === "HEAD",
-      accept: parseAccept(c.req.header("accept")),
+      accept: parseAccept(requestHeader(c, "accept")),
     });
     return sendReply(c, manifestReply(content), content.outcome);
   });
@@ -103,7 +103,7 @@ export function pullRoutes(app: Hono<Env>, deps: RouteDeps): void {
     const read = () =>
       target.registry.blob(target.repository, d, {
         head,
-        range: head ? undefined : parseRangeHeader(c.req.header("range")),
+        range: head ? undefined : parseRangeHeader(requestHeader(c, "range")),
       });
     let content: Awaited<ReturnType<typeof read>>;
     try {

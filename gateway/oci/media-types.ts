@@ -16,9 +16,23 @@ export const UPSTREAM_MANIFEST_ACCEPT = [
   DOCKER_MANIFEST_V1_SIGNED,
 ].join(", ");
 
-/** Media types listed in Accept header(s), lower-cased, parameters dropped. */
+/** Accept headers seen lately: a client sends the same one with every pull. */
+const parsedAccept = new Map<string, string[]>();
+const PARSED_ACCEPT_MAX = 64;
+
+/** Media types listed in Accept header(s), lower-cased, parameters dropped (frozen: shared). */
 export function parseAccept(header: string | string[] | undefined | null): string[] {
-  const values = Array.isArray(header) ? header : header ? [header] : [];
+  if (typeof header !== "string") return parseAcceptValues(header ? header : []);
+  const known = parsedAccept.get(header);
+  if (known) return known;
+  const parsed = parseAcceptValues([header]);
+  Object.freeze(parsed);
+  if (parsedAccept.size >= PARSED_ACCEPT_MAX) parsedAccept.clear();
+  parsedAccept.set(header, parsed);
+  return parsed;
+}
+
+function parseAcceptValues(values: string[]): string[] {
   return values
     .flatMap((h) => h.split(","))
     .map((t) => (t.split(";")[0] ?? "").trim().toLowerCase())
@@ -29,7 +43,7 @@ export function parseAccept(header: string | string[] | undefined | null): strin
  * True when a manifest of `mediaType` may be sent to a client that sent `accept`. No Accept
  * header, or a wildcard, accepts anything (what distribution does for OCI and schema 2 types).
  */
-export function acceptsManifest(accept: string[], mediaType: string): boolean {
+export function acceptsManifest(accept: readonly string[], mediaType: string): boolean {
   if (accept.length === 0) return true;
   return accept.some((a) => a === mediaType || a === "*/*" || a === "application/*");
 }

@@ -10,6 +10,7 @@ import {
 import type { AddressInfo } from "node:net";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import { listenOn } from "../../common/listen.ts";
+import { quietHeadEnd } from "./http2-head.ts";
 import { applyIdleTimeout } from "./idle-timeout.ts";
 
 export type HttpsRequest = IncomingMessage | Http2ServerRequest;
@@ -56,7 +57,10 @@ export function createHttpsListener(opts: HttpsListenerOptions): Http2SecureServ
       // Bounded so one client cannot make the gateway hold unbounded per-stream state.
       settings: { maxConcurrentStreams: 256 },
     },
-    opts.requestListener,
+    function request(req: HttpsRequest, res: HttpsResponse) {
+      quietHeadEnd(req);
+      opts.requestListener(req, res);
+    },
   );
   // HTTP/1.1 fallback (allowHTTP1) honours these like http.Server does. requestTimeout 0: a request has
   // no body worth bounding separately (pulls are GET/HEAD); headersTimeout guards against slowloris.

@@ -59,8 +59,9 @@ function holdWhilePending(
     owner[PENDING] = (owner[PENDING] ?? 1) - 1;
     if (owner[PENDING] === 0 && !owner.destroyed) owner.setTimeout(idleTimeoutMs);
   };
-  res.once("finish", release);
-  res.once("close", release);
+  // 'close' follows every response, finished or cut short (HTTP/1.1 and HTTP/2 alike); one plain
+  // listener, as a once() pair cost two wrappers per request
+  res.on("close", release);
   if (BODYLESS.has(req.method ?? "GET")) hold();
   else req.once("end", hold);
 }

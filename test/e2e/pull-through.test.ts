@@ -146,11 +146,14 @@ describe("pull-through cache", () => {
     expect(seen).toEqual([]);
   });
 
-  it("serve runs with a 1 MiB young generation, re-executed in place (same PID)", async () => {
+  it("serve runs with a 1 MiB young generation and glibc's malloc tuned, re-executed in place (same PID)", async () => {
     // bin/wharf.mjs execve()s node with --max-semi-space-size=1 (bench/results.md, figure 5)
     const cmdline = (await readFile(`/proc/${wharf.pid}/cmdline`, "utf8")).split("\0");
     expect(cmdline).toContain("--max-semi-space-size=1");
     expect(cmdline.some((a) => a.endsWith("bin/wharf.mjs"))).toBe(true);
+    // and with GLIBC_TUNABLES (figures 5, 4c, 7b); glibc cuts the original string at each ':' as it parses
+    const environ = (await readFile(`/proc/${wharf.pid}/environ`, "utf8")).split("\0");
+    expect(environ.some((e) => e.startsWith("GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072"))).toBe(true);
   });
 
   it("20 concurrent pulls of an uncached 100 MiB layer cause one upstream GET; clients that leave break nobody", async () => {

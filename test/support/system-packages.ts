@@ -18,6 +18,7 @@ export const REQUIRED_BINARIES: Readonly<Record<string, string>> = {
   busybox: "busybox-static",
   nginx: "nginx-light",
   h2load: "nghttp2-client",
+  ab: "apache2-utils",
   umoci: "umoci",
   ip: "iproute2",
   unshare: "util-linux",
