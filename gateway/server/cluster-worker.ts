@@ -15,8 +15,11 @@ import { WorkerFillCoordinator } from "./worker-fills.ts";
 /** Events are sent in batches: one IPC message per REPORT_MS, not one per request. */
 const REPORT_MS = 250;
 
-/** How long a leaving worker waits for its connections to end (the primary kills it after 15 s). */
-const DRAIN_MS = 10_000;
+/**
+ * How long a leaving worker waits for its connections to end (the primary kills it after 8 s):
+ * the whole stop fits in the 10 s that `docker stop` grants before SIGKILL.
+ */
+const DRAIN_MS = 5_000;
 
 /** The slot a worker fills (0..N-1), stable across restarts; the primary sets it. */
 export const WORKER_SLOT_ENV = "WHARF_WORKER_SLOT";
@@ -65,12 +68,17 @@ export async function runWorker(loaded: LoadedConfig, env: NodeJS.ProcessEnv): P
   };
   // Ctrl-C reaches the whole process group: the primary decides when workers stop
   process.on("SIGINT", () => {});
-  const wharf = await startWharf(loaded, { log, role, handleSignals: false });
+  // Stop requests are heard from the start: one that arrives while this worker is still starting
+  // (a `docker stop` right after `docker run`) ends it as soon as it is up, not after the
+  // primary's kill timeout.
+  let wharf: Awaited<ReturnType<typeof startWharf>> | undefined;
   const drain = new DrainTracker();
-  for (const s of wharf.servers) drain.track(s);
   let stopping = false;
   const stop = async () => {
-    if (stopping) return;
+    if (stopping || !wharf) {
+      stopping = true;
+      return;
+    }
     stopping = true;
     await drain.drain(DRAIN_MS); // stops accepting, lets requests in flight finish
     await wharf.close();
@@ -88,6 +96,13 @@ export async function runWorker(loaded: LoadedConfig, env: NodeJS.ProcessEnv): P
     if (m.t === "wharf.stop") void stop();
     else if (m.t === "wharf.inUse?") send({ t: "wharf.inUse", id: m.id, digests: role.inUse() });
   });
+  wharf = await startWharf(loaded, { log, role, handleSignals: false });
+  for (const s of wharf.servers) drain.track(s);
+  if (stopping) {
+    stopping = false;
+    await stop();
+    return;
+  }
   send({ t: "wharf.ready", addresses: wharf.addresses });
   log.info({ pid: process.pid, id: cluster.worker?.id }, "worker serving");
 }

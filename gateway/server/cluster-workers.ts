@@ -9,7 +9,7 @@ import { WORKER_SLOT_ENV } from "./cluster-worker.ts";
 
 /** How long a worker may take to listen, and to drain once asked to stop. */
 const READY_TIMEOUT_MS = 30_000;
-const DRAIN_TIMEOUT_MS = 15_000;
+const DRAIN_TIMEOUT_MS = 8_000; // within docker stop's 10 s grace (the worker drains for 5 s)
 /** Restart backoff: doubles from the first to the last; a worker that ran this long resets it. */
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 30_000;

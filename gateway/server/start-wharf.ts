@@ -233,6 +233,12 @@ export async function startWharf(
       );
       addresses.https = https.address;
     }
+    // workers: N — the workers listen (HTTPS, HTTP) before DNS sends clients here and before the
+    // admin endpoint's health check passes (a container counts as healthy from then on)
+    if (primary)
+      closers.push(
+        await primary.serve({ admin, evictor, cache: opened.cache, lock: opened.lock, addresses }),
+      );
     if (config.listen.dns && !worker) {
       const dns = await startDns({
         config,
@@ -255,10 +261,6 @@ export async function startWharf(
     }
     // The plain-HTTP endpoint opens last: clients (and health probes) that see it answer can rely
     // on every other listener being up.
-    if (primary)
-      closers.push(
-        await primary.serve({ admin, evictor, cache: opened.cache, lock: opened.lock, addresses }),
-      );
     if (config.listen.http && !primary) {
       const http = await startHttp({ config, log, requestListener: listener, connections });
       servers.push(http.server);
