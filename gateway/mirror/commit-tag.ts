@@ -70,11 +70,13 @@ export async function moveTag(
   let kept: (HistoryRecord & { mediaType: string }) | undefined;
   let pruned: HistoryRecord[] = [];
   let moved = false;
+  let hostedNow: TargetDigest | undefined;
   return deps.store.changeTag<MoveResult>(
     entry.target,
     tag,
     (snap) => {
       kept = undefined;
+      hostedNow = snap.hostedTag(tag);
       const previous = snap.record ? (snap.record.current ?? undefined) : snap.hostedTag(tag);
       const base = opts.update(snap.record, previous);
       const result = { previous, historyTag: undefined as string | undefined, pruned: [] as string[] };
@@ -109,7 +111,8 @@ export async function moveTag(
       // a history tag someone re-pointed by hand is theirs now: only ours is removed
       for (const h of pruned) w.untags.push({ tag: h.historyTag, digest: h.digest });
       const cur = change.record.current;
-      if (moved && cur) w.tags.push({ tag, to: cur });
+      // also when the hosted tag lags the record (a target shared only since this version)
+      if (cur && (moved || hostedNow?.digest !== cur.digest)) w.tags.push({ tag, to: cur });
       return w;
     },
   );

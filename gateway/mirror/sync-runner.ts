@@ -168,7 +168,8 @@ async function syncTag(
       }
       return r;
     }
-    if (prev && rec?.sourceDigest === upstream) {
+    // unchanged, unless a shared target does not hold it yet (synced while targets were per replica)
+    if (prev && rec?.sourceDigest === upstream && (await targetHolds(store, entry, tag, prev))) {
       if (!deps.dryRun) await store.noteChecked(entry.target, tag, upstream, at);
       return r;
     }
@@ -216,6 +217,17 @@ async function syncTag(
     deps.log.warn({ entry: entryId(entry), tag, err: r.error }, "mirror tag failed; target unchanged");
   }
   return r;
+}
+
+async function targetHolds(
+  store: MirrorStore,
+  entry: MirrorEntry,
+  tag: string,
+  prev: Previous,
+): Promise<boolean> {
+  if (!store.targetsShared) return true; // one node: the tag moved with the record, in one transaction
+  const t = await store.targets.getTag(entry.target.registry, entry.target.repository, tag);
+  return t?.digest === prev.digest;
 }
 
 /** Every tag of the source, following `last` pagination (distribution spec, "Listing Tags"). */
