@@ -5,7 +5,6 @@
 // records into PostgreSQL with the mirror's own; without a bucket they stay in this node's SQLite.
 import type pg from "pg";
 import type { ContentCache } from "../cache/content-cache.ts";
-import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import { bucketCheck, hostsShared } from "../registry/hosted/shared-hosting.ts";
 import { PgMirrorStore } from "../store/pg/pg-mirror-store.ts";
 import type { MirrorStore } from "./mirror-store-api.ts";
@@ -15,5 +14,5 @@ export function openMirrorStore(cache: ContentCache, shared?: { pool: pg.Pool })
   if (!shared) return new SqliteMirrorStore(cache.db);
   const bucket = hostsShared(cache);
   if (bucket) return new PgMirrorStore(shared.pool, { bucket: bucketCheck(bucket) });
-  return new PgMirrorStore(shared.pool, { local: new HostedMeta(cache.db), db: cache.db });
+  return new PgMirrorStore(shared.pool, { local: cache.db });
 }

@@ -5,6 +5,7 @@
 // transaction (pg-mirror-targets.ts); without one, this replica's SQLite, committed just before the
 // PostgreSQL COMMIT (if they fail, nothing is shared). Sync leases: pg-mirror-lease.ts.
 import type pg from "pg";
+import type { MetadataDb } from "../../cache/metadata-db.ts";
 import type { RepoName } from "../../mirror/mirror-entries.ts";
 import type {
   HistoryRecord,
@@ -30,9 +31,7 @@ const TAG_LOCK = 0x6d697274;
 type Row = Record<string, string | number | null | string[]>;
 
 /** Where the targets' hosted records are: this replica's SQLite, or the shared index (the default). */
-export type PgMirrorTargets =
-  | { local: HostedMeta; db: ConstructorParameters<typeof SqliteHostedIndex>[0] }
-  | { bucket?: BucketCheck };
+export type PgMirrorTargets = { local: MetadataDb } | { bucket?: BucketCheck };
 
 export class PgMirrorStore implements MirrorStore {
   readonly shared = true;
@@ -46,8 +45,9 @@ export class PgMirrorStore implements MirrorStore {
   constructor(pool: pg.Pool, targets: PgMirrorTargets = {}) {
     this.#pool = pool;
     if ("local" in targets) {
-      this.#local = targets.local;
-      this.targets = new SqliteHostedIndex(targets.db);
+      const index = new SqliteHostedIndex(targets.local);
+      this.#local = index.meta;
+      this.targets = index;
       this.targetsShared = false;
     } else {
       this.#bucket = targets.bucket;
