@@ -3,8 +3,10 @@
 // grace period it removes from the bucket what a deleted manifest alone referenced, keeps a blob
 // another repository still references and a blob a proxied image (pulled through replica 1) uses;
 // two gc runs at once: one collects, the other exits 75. A push racing gc either keeps its blob or
-// is told to upload it again, never links an object that is gone.
+// is told to upload it again, never links an object that is gone. And a replica whose bucket does
+// not answer says so (503) for a blob another replica pushed, rather than failing with a 500.
 import { readdir, readFile } from "node:fs/promises";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { Pool } from "pg";
@@ -13,12 +15,13 @@ import { type Ceph, startCeph } from "../support/ceph.ts";
 import { CREDS, HOSTED, USER, writeHtpasswd } from "../support/hosted-wharf.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
 import { makeTestImage, OciPushClient, sha256 } from "../support/oci-push-client.ts";
+import { freePort, loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
 import { runCommand } from "../support/run-command.ts";
 import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
-import { REPO_ROOT, type WharfProcess } from "../support/wharf-process.ts";
+import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
 let ceph: Ceph;
 let pg: Postgres;
@@ -214,5 +217,66 @@ describe("wharf gc over a replica set's shared index and bucket", () => {
       if (codes[1] === 75) break;
     }
     expect(seen.at(-1), `exit codes of each try: ${JSON.stringify(seen)}`).toEqual([0, 75]);
+  }, 120_000);
+
+  it("a blob another replica pushed, read while this replica's bucket does not answer: 503", async () => {
+    const [one] = replicas as [WharfProcess];
+    const img = makeTestImage(64 * 1024);
+    await client(one).pushImage("gc/outage", img, "1");
+    // replica 4 reaches the bucket through a relay the test can cut
+    const rgw = new URL(ceph.endpoint);
+    const sockets = new Set<Socket>();
+    const relay: Server = createServer((c) => {
+      const up = connect(Number(rgw.port), rgw.hostname);
+      for (const s of [c, up]) {
+        sockets.add(s);
+        s.on("error", () => {});
+        s.on("close", () => sockets.delete(s));
+      }
+      c.pipe(up).pipe(c);
+    });
+    const ip = loopbackIp();
+    await new Promise<void>((r) => relay.listen(0, ip, r));
+    const port = (relay.address() as { port: number }).port;
+    const first = one.config as { access: unknown; registries: unknown; upstreamCaFile: unknown };
+    const four = await startWharf({
+      config: {
+        listen: { http: `${loopbackIp()}:5000` },
+        upstreamCaFile: first.upstreamCaFile,
+        upstreamDns: `127.0.0.1:${await freePort()}`,
+        access: first.access,
+        registries: first.registries,
+        dataDir: join(tmp.path, "r4"),
+        storage: {
+          kind: "s3",
+          s3: {
+            endpoint: `http://${ip}:${port}`,
+            bucket: set.bucket,
+            prefix: "wharf/",
+            accessKeyEnv: "S3_ACCESS",
+            secretKeyEnv: "S3_SECRET",
+          },
+          postgres: { urlEnv: "WHARF_DB" },
+        },
+      },
+      env: {
+        ...process.env,
+        S3_ACCESS: ceph.accessKey,
+        S3_SECRET: ceph.secretKey,
+        WHARF_DB: set.databaseUrl,
+      },
+    });
+    try {
+      // no new connection, and the replica's kept-alive ones cut
+      const closed = new Promise<void>((r) => relay.close(() => r()));
+      for (const s of sockets) s.destroy();
+      await closed;
+      for (const method of ["HEAD", "GET"]) {
+        const r = await client(four).request(method, `gc/outage/blobs/${img.digests.layer}`);
+        expect(r.status, `${method}: ${r.body}`).toBe(503);
+      }
+    } finally {
+      await four.stop();
+    }
   }, 120_000);
 });
