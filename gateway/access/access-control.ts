@@ -6,7 +6,7 @@
 import type { AccessPolicy } from "./access-policy.ts";
 import type { Action, Identity, Scope } from "./authenticator.ts";
 import type { HtpasswdUsers } from "./htpasswd-users.ts";
-import type { RobotScope, RobotTokens } from "./robot-tokens.ts";
+import type { RobotScope, RobotTokenStore } from "./robot-tokens.ts";
 import type { UpstreamAccess, UpstreamClientId } from "./upstream-access.ts";
 
 export interface LocalIdentity {
@@ -31,14 +31,14 @@ export type ScopeRouter = (
 export class AccessControl {
   readonly policy: AccessPolicy;
   readonly #users: HtpasswdUsers | undefined;
-  readonly #robots: RobotTokens | undefined;
+  readonly #robots: RobotTokenStore | undefined;
   readonly #upstreams: ReadonlyMap<string, UpstreamAccess>;
   readonly #now: () => number;
 
   constructor(opts: {
     policy: AccessPolicy;
     users?: HtpasswdUsers;
-    robots?: RobotTokens;
+    robots?: RobotTokenStore;
     upstreams: ReadonlyMap<string, UpstreamAccess>;
     now: () => number;
   }) {
@@ -51,7 +51,7 @@ export class AccessControl {
 
   /** A robot token (user = its name, password = the token) or an htpasswd user; else undefined. */
   async local(user: string, password: string): Promise<LocalIdentity | undefined> {
-    const robot = this.#robots?.verify(password, user, this.#now());
+    const robot = await this.#robots?.verify(password, user, this.#now());
     if (robot)
       return { identity: { kind: "robot", name: robot.name, id: robot.id }, robotScopes: robot.scopes };
     if (this.#users && (await this.#users.verify(user, password)))
@@ -60,8 +60,13 @@ export class AccessControl {
   }
 
   /** A robot token named by a wharf Bearer token still exists: its scopes, else undefined (revoked). */
-  liveRobot(id: string): RobotScope[] | undefined {
-    return this.#robots?.live(id, this.#now())?.scopes;
+  async liveRobot(id: string): Promise<RobotScope[] | undefined> {
+    return (await this.#robots?.live(id, this.#now()))?.scopes;
+  }
+
+  /** liveRobot's answer for this request, without asking the store again (synchronous callers). */
+  liveRobotKnown(id: string): RobotScope[] | undefined {
+    return this.#robots?.liveKnown(id, this.#now())?.scopes;
   }
 
   upstreamDecides(registry: string): boolean {

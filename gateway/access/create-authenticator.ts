@@ -12,7 +12,7 @@ import { AccessPolicy } from "./access-policy.ts";
 import type { Authenticator } from "./authenticator.ts";
 import { DecisionCache } from "./decision-cache.ts";
 import { HtpasswdUsers } from "./htpasswd-users.ts";
-import type { RobotTokens } from "./robot-tokens.ts";
+import type { RobotTokenStore } from "./robot-tokens.ts";
 import { TokenService } from "./token-service.ts";
 import { UpstreamAccess } from "./upstream-access.ts";
 import { WharfAuthenticator } from "./wharf-authenticator.ts";
@@ -38,8 +38,10 @@ export interface AuthenticatorOptions {
   now?: () => number;
   /** Token lifetime in seconds, default 300. */
   tokenTtlSeconds?: number;
-  /** Robot tokens (in the cache's database); without it none are accepted. */
-  robots?: RobotTokens;
+  /** Robot tokens (the cache's database, or PostgreSQL); without it none are accepted. */
+  robots?: RobotTokenStore;
+  /** The replica set's shared token signing key (instead of dataDir's). */
+  tokenKey?: Buffer;
   /** The upstream clients of proxied registries (those with `access: upstream` are asked). */
   upstreams?: ReadonlyMap<string, UpstreamClient>;
   /** Resolves a token request's scope to registry/repository (the gateway's router). */
@@ -69,6 +71,7 @@ export async function createAuthenticator(
       log,
       now,
       ...(opts.tokenTtlSeconds ? { ttlSeconds: opts.tokenTtlSeconds } : {}),
+      ...(opts.tokenKey && { key: opts.tokenKey }),
     });
     const decisions = new DecisionCache({
       ttlMs: access.upstreamDecisionTtl,

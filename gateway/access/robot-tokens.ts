@@ -2,7 +2,8 @@
 // ghcr.io/acme/*:pull`). The token is `wharf_<id>_<secret>`, shown once; the database keeps the id
 // and the SHA-256 of the secret. A random 256-bit secret needs no slow hash: nobody can guess it,
 // and a table that leaked gives nothing to replay. Every check reads the table, so a revocation
-// (from the CLI, another process) holds for the very next request.
+// (from the CLI, another process) holds for the very next request. A replica set keeps them in
+// PostgreSQL instead (store/pg/pg-robot-tokens.ts), behind the same RobotTokenStore interface.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { WharfError } from "../../common/errors.ts";
 import type { MetadataDb } from "../cache/metadata-db.ts";
@@ -49,11 +50,73 @@ export function formatRobotScope(s: RobotScope): string {
   return `${s.registry}/${s.repository}:${s.actions.join(",")}`;
 }
 
-function sha256(text: string): Buffer {
+export function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
 }
 
-export class RobotTokens {
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Where robot tokens live: the cache's SQLite (RobotTokens, synchronous) or PostgreSQL in a
+ * replica set (asynchronous). Callers await every answer but `liveKnown` and `any`.
+ */
+export interface RobotTokenStore {
+  create(opts: {
+    name: string;
+    scopes: RobotScope[];
+    expiresAt: number | null;
+    now: number;
+  }): MaybePromise<string>;
+  list(): MaybePromise<RobotToken[]>;
+  revoke(name: string): MaybePromise<boolean>;
+  verify(text: string, name: string | undefined, now: number): MaybePromise<RobotToken | undefined>;
+  live(id: string, now: number): MaybePromise<RobotToken | undefined>;
+  /**
+   * `live` without waiting, for synchronous decisions made after the same request's authentication
+   * (which asked the store itself): the answer that check got.
+   */
+  liveKnown(id: string, now: number): RobotToken | undefined;
+  /** True when at least one token is live (whether `/v2/` asks for a login). */
+  any(now: number): boolean;
+}
+
+/** A name `wharf token create --name` accepts. Throws CONFIG_INVALID. */
+export function checkRobotToken(opts: { name: string; scopes: RobotScope[] }): void {
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(opts.name))
+    throw new WharfError(
+      "CONFIG_INVALID",
+      "--name: lower-case letters, digits, '.', '_' or '-' (at most 64)",
+    );
+  if (opts.scopes.length === 0) throw new WharfError("CONFIG_INVALID", "give at least one --scope");
+}
+
+/** A new token: its id, secret and the text handed out once. */
+export function newRobotSecret(): { id: string; secretSha256: string; text: string } {
+  const id = randomBytes(8).toString("hex");
+  const secret = randomBytes(32).toString("base64url");
+  return { id, secretSha256: sha256(secret).toString("hex"), text: `wharf_${id}_${secret}` };
+}
+
+/** The id and the secret's SHA-256 a token text stands for, when it looks like one. */
+export function parseRobotToken(text: string): { id: string; secretSha256: Buffer } | undefined {
+  const m = TOKEN_RE.exec(text);
+  return m ? { id: m[1] as string, secretSha256: sha256(m[2] as string) } : undefined;
+}
+
+/** Does the stored hash match, the name (when given) agree and the token live? */
+export function matchRobotToken(
+  token: RobotToken & { secretSha256: string },
+  given: Buffer,
+  name: string | undefined,
+  now: number,
+): boolean {
+  const stored = Buffer.from(token.secretSha256, "hex");
+  if (stored.length !== given.length || !timingSafeEqual(stored, given)) return false;
+  if (name !== undefined && name !== token.name) return false;
+  return token.expiresAt === null || token.expiresAt > now;
+}
+
+export class RobotTokens implements RobotTokenStore {
   readonly #sql: PreparedStatements;
 
   constructor(meta: Pick<MetadataDb, "connection">) {
@@ -62,29 +125,16 @@ export class RobotTokens {
 
   /** Creates a token; returns the text to hand out (the only time it exists outside the client). */
   create(opts: { name: string; scopes: RobotScope[]; expiresAt: number | null; now: number }): string {
-    if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(opts.name))
-      throw new WharfError(
-        "CONFIG_INVALID",
-        "--name: lower-case letters, digits, '.', '_' or '-' (at most 64)",
-      );
-    if (opts.scopes.length === 0) throw new WharfError("CONFIG_INVALID", "give at least one --scope");
+    checkRobotToken(opts);
     if (this.#sql.get("SELECT 1 FROM robot_tokens WHERE name = ?").get(opts.name) !== undefined)
       throw new WharfError("CONFIG_INVALID", `a token named ${opts.name} exists (revoke it first)`);
-    const id = randomBytes(8).toString("hex");
-    const secret = randomBytes(32).toString("base64url");
+    const { id, secretSha256, text } = newRobotSecret();
     this.#sql
       .get(
         "INSERT INTO robot_tokens (id, name, secret_sha256, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
       )
-      .run(
-        id,
-        opts.name,
-        sha256(secret).toString("hex"),
-        JSON.stringify(opts.scopes),
-        opts.now,
-        opts.expiresAt,
-      );
-    return `wharf_${id}_${secret}`;
+      .run(id, opts.name, secretSha256, JSON.stringify(opts.scopes), opts.now, opts.expiresAt);
+    return text;
   }
 
   list(): RobotToken[] {
@@ -107,19 +157,14 @@ export class RobotTokens {
 
   /** The live token `text` stands for (and `name`, when the client gave one as its user name). */
   verify(text: string, name: string | undefined, now: number): RobotToken | undefined {
-    const m = TOKEN_RE.exec(text);
-    if (!m) return undefined;
-    const row = this.#sql.get("SELECT * FROM robot_tokens WHERE id = ?").get(m[1] as string) as
-      | Row
-      | undefined;
+    const given = parseRobotToken(text);
+    if (!given) return undefined;
+    const row = this.#sql.get("SELECT * FROM robot_tokens WHERE id = ?").get(given.id) as Row | undefined;
     if (!row) return undefined;
-    const stored = Buffer.from(row.secret_sha256, "hex");
-    const given = sha256(m[2] as string);
-    if (stored.length !== given.length || !timingSafeEqual(stored, given)) return undefined;
     const token = fromRow(row);
-    if (name !== undefined && name !== token.name) return undefined;
-    if (token.expiresAt !== null && token.expiresAt <= now) return undefined;
-    return token;
+    return matchRobotToken({ ...token, secretSha256: row.secret_sha256 }, given.secretSha256, name, now)
+      ? token
+      : undefined;
   }
 
   /** The token with this id if it still exists and has not expired (a wharf Bearer token names it). */
@@ -127,6 +172,10 @@ export class RobotTokens {
     const row = this.#sql.get("SELECT * FROM robot_tokens WHERE id = ?").get(id) as Row | undefined;
     const token = row && fromRow(row);
     return token && (token.expiresAt === null || token.expiresAt > now) ? token : undefined;
+  }
+
+  liveKnown(id: string, now: number): RobotToken | undefined {
+    return this.live(id, now);
   }
 
   /** Looks like a robot token (so a Basic password is not also tried as an htpasswd password). */

@@ -2,6 +2,8 @@
 // (docs "spec/auth/jwt.md": claims iss, sub, aud, exp, nbf, iat, jti and
 // access: [{type: "repository", name, actions}]). Only wharf issues and checks them, so they are
 // signed with HS256 and a random key kept in dataDir (mode 0600, like the CA key), made on first start.
+// A replica set (storage.postgres) passes the key it shares in PostgreSQL instead (pg-token-key.ts),
+// so a token any replica issued verifies on all of them.
 import { createSecretKey, type KeyObject, randomBytes, randomUUID } from "node:crypto";
 import { chmod, link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -39,6 +41,8 @@ export interface TokenServiceOptions {
   now?: () => number;
   /** Token lifetime. Default 300 s (distribution's default; clients fetch a new one on 401). */
   ttlSeconds?: number;
+  /** The replica set's shared key: dataDir's key file is then neither read nor made. */
+  key?: Buffer;
 }
 
 export class TokenService {
@@ -53,7 +57,8 @@ export class TokenService {
   }
 
   static async open(opts: TokenServiceOptions): Promise<TokenService> {
-    return new TokenService(await loadOrCreateKey(opts.dataDir, opts.log), opts);
+    const key = opts.key ? createSecretKey(opts.key) : await loadOrCreateKey(opts.dataDir, opts.log);
+    return new TokenService(key, opts);
   }
 
   /**

@@ -56,7 +56,8 @@ export class WharfAuthenticator implements ClosableAuthenticator {
     const service = opts.host === undefined ? undefined : normalizeHost(opts.host);
     if (credentials.scheme === "bearer") {
       const { identity, access } = await this.#tokens.verify(credentials.token, service);
-      if (identity.kind === "robot" && !this.#control.liveRobot(identity.id)) throw authenticationFailed();
+      if (identity.kind === "robot" && !(await this.#control.liveRobot(identity.id)))
+        throw authenticationFailed();
       return { identity, may: (action, repository) => tokenAllows(access, action, repository) };
     }
     if (credentials.scheme === "basic") {
@@ -77,7 +78,7 @@ export class WharfAuthenticator implements ClosableAuthenticator {
     const credentials = parseAuthorization(req.authorization);
     if (credentials?.scheme === "bearer") {
       const v = await this.#tokens.verify(credentials.token, normalizeHost(req.host));
-      if (v.identity.kind === "robot" && !this.#control.liveRobot(v.identity.id))
+      if (v.identity.kind === "robot" && !(await this.#control.liveRobot(v.identity.id)))
         throw authenticationFailed();
       const allowed = tokenAllows(v.access, req.action, req.clientName);
       const refused = allowed ? undefined : v.refused.find((r) => r.name === req.clientName);
@@ -204,7 +205,7 @@ export class WharfAuthenticator implements ClosableAuthenticator {
     let local: LocalIdentity;
     if (identity.kind === "user") local = { identity };
     else if (identity.kind === "robot") {
-      const scopes = this.#control.liveRobot(identity.id);
+      const scopes = this.#control.liveRobotKnown(identity.id);
       if (!scopes) return false;
       local = { identity, robotScopes: scopes };
     } else return false;

@@ -1,16 +1,39 @@
 // `wharf token create|ls|revoke`: robot tokens in the cache's database, beside a running server
 // (opened in shared mode like `wharf gc`; the server reads the table on every check, so a
-// revocation holds at once). The token text is printed once, by `create`, and stored nowhere.
+// revocation holds at once). With storage.postgres the tokens are the replica set's, in
+// PostgreSQL: the command works beside any replica and changes what every replica accepts.
+// The token text is printed once, by `create`, and stored nowhere.
 import type { Command } from "commander";
 import { WharfError } from "../../common/errors.ts";
-import { formatRobotScope, parseRobotScope, RobotTokens } from "../access/robot-tokens.ts";
+import {
+  formatRobotScope,
+  parseRobotScope,
+  type RobotTokenStore,
+  RobotTokens,
+} from "../access/robot-tokens.ts";
 import { openCache } from "../cache/open-cache.ts";
 import { loadConfig } from "../config/load-config.ts";
 import { parseDuration } from "../config/units.ts";
 import { silentLogger } from "../log.ts";
+import { openPostgres } from "../store/pg/open-postgres.ts";
+import { PgRobotTokens } from "../store/pg/pg-robot-tokens.ts";
 
-async function withTokens<T>(configFile: string | undefined, fn: (t: RobotTokens) => T): Promise<T> {
-  const { config } = loadConfig(configFile, process.env, { credentials: false });
+async function withTokens<T>(
+  configFile: string | undefined,
+  fn: (t: RobotTokenStore) => T | Promise<T>,
+): Promise<T> {
+  // storage keys are resolved for storage.postgres's URL; upstream credentials are not
+  const loaded = loadConfig(configFile, process.env, { credentials: false, storageCredentials: true });
+  const { config, metadataUrl: url } = loaded;
+  if (url) {
+    // migrated like a replica at start (the command may run before any replica has)
+    const shared = await openPostgres(url, silentLogger, { max: 1 });
+    try {
+      return await fn(await PgRobotTokens.open(shared.pool));
+    } finally {
+      await shared.close();
+    }
+  }
   const opened = await openCache({
     dataDir: config.dataDir,
     log: silentLogger,
@@ -18,7 +41,7 @@ async function withTokens<T>(configFile: string | undefined, fn: (t: RobotTokens
     shared: true,
   });
   try {
-    return fn(new RobotTokens(opened.cache.db));
+    return await fn(new RobotTokens(opened.cache.db));
   } finally {
     opened.close();
   }

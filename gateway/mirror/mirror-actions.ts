@@ -10,7 +10,6 @@ import { WharfError } from "../../common/errors.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
 import { looksLikeDigest, parseDigest } from "../oci/digest.ts";
 import { declaredMediaType } from "../oci/media-types.ts";
-import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import { currentTarget, moveTag, type Previous, type TagDeps } from "./commit-tag.ts";
 import { type MirrorEntry, selectEntries, showRepo } from "./mirror-entries.ts";
 import type { HistoryRecord, MirrorStore, MirrorTagRecord } from "./mirror-store-api.ts";
@@ -36,7 +35,7 @@ export function parseTagAddress(entries: MirrorEntry[], text: string): TagAddres
 }
 
 export function tagDeps(cache: ContentCache, store: MirrorStore, now: () => number = Date.now): TagDeps {
-  return { cache, meta: new HostedMeta(cache.db), store, now };
+  return { cache, store, now };
 }
 
 export interface TagView {
@@ -65,7 +64,7 @@ async function resolveTo(deps: TagDeps, a: TagAddress, to: string): Promise<Prev
     // linked here, or (a replica set) a digest the tag pointed at, which another replica linked
     const current = (await deps.store.getTag(a.entry.target, a.tag))?.current;
     if (
-      deps.meta.linkKind(registry, repository, to) !== "manifest" &&
+      (await deps.store.targets.linkKind(registry, repository, to)) !== "manifest" &&
       !known.some((h) => h.digest === to) &&
       current?.digest !== to
     )
@@ -74,7 +73,7 @@ async function resolveTo(deps: TagDeps, a: TagAddress, to: string): Promise<Prev
     return { digest: to, mediaType: rec?.mediaType ?? "" };
   }
   const h = known.find((x) => x.historyTag === to);
-  const t = deps.meta.getTag(registry, repository, to);
+  const t = await deps.store.targets.getTag(registry, repository, to);
   if (h) return { digest: h.digest, mediaType: t?.digest === h.digest ? t.mediaType : "" };
   if (!t)
     throw new WharfError(

@@ -6,7 +6,8 @@
 import type { SQLInputValue } from "node:sqlite";
 import type { MetadataDb } from "../cache/metadata-db.ts";
 import { PreparedStatements } from "../cache/prepared-statements.ts";
-import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
+import type { HostedMeta } from "../registry/hosted/hosted-meta.ts";
+import { SqliteHostedIndex } from "../registry/hosted/sqlite-hosted-index.ts";
 import type { RepoName } from "./mirror-entries.ts";
 import type {
   HistoryRecord,
@@ -16,7 +17,9 @@ import type {
   RunRecord,
   TagChange,
   TagSnapshot,
+  TargetWrites,
 } from "./mirror-store-api.ts";
+import { applyLocally, localHostedTag } from "./target-writes.ts";
 
 type Row = Record<string, SQLInputValue>;
 
@@ -24,12 +27,15 @@ const NO_LEASE: MirrorLease = { release: async () => {} };
 
 export class SqliteMirrorStore implements MirrorStore {
   readonly shared = false;
+  readonly targetsShared = false;
+  readonly targets: SqliteHostedIndex;
   readonly #sql: PreparedStatements;
   readonly #meta: HostedMeta;
 
   constructor(db: MetadataDb) {
     this.#sql = new PreparedStatements(db);
-    this.#meta = new HostedMeta(db);
+    this.targets = new SqliteHostedIndex(db);
+    this.#meta = this.targets.meta;
   }
 
   async getTag(target: RepoName, tag: string): Promise<MirrorTagRecord | undefined> {
@@ -54,15 +60,16 @@ export class SqliteMirrorStore implements MirrorStore {
     target: RepoName,
     tag: string,
     decide: (s: TagSnapshot) => { change?: TagChange; result: T },
-    local?: (change: TagChange) => void,
+    local?: (change: TagChange) => TargetWrites,
   ): Promise<T> {
     return this.#meta.immediate(() => {
       const { change, result } = decide({
         record: this.#getTag(target, tag),
         history: this.#history(target, tag),
+        hostedTag: localHostedTag(this.#meta, target),
       });
       if (!change) return result;
-      local?.(change);
+      if (local) applyLocally(this.#meta, target, local(change));
       for (const h of change.addHistory) this.#addHistory(target, tag, h);
       for (const name of change.dropHistory) this.#dropHistory(target, name);
       this.#putTag(change.record);

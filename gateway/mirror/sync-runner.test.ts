@@ -19,6 +19,8 @@ import { type Digest, parseDigest } from "../oci/digest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../oci/media-types.ts";
 import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import { openPostgres, type SharedMetadata } from "../store/pg/open-postgres.ts";
+import { PgHostedIndex } from "../store/pg/pg-hosted-index.ts";
+import { PgMirrorStore } from "../store/pg/pg-mirror-store.ts";
 import type {
   RemoteBlob,
   RemoteManifest,
@@ -376,3 +378,59 @@ describe.each(["sqlite", "postgres"] as const)("mirror sync runner (%s store)", 
       }
     });
 });
+
+// A replica set on a bucket: the target is a shared hosted registry, its records in PostgreSQL.
+describe("mirror sync into a shared hosted index (PostgreSQL targets)", () => {
+  let pgMeta: SharedMetadata;
+  beforeEach(async () => {
+    clock = Date.UTC(2026, 10, 30, 6, 0);
+    ({ dir, db, cache } = await openNode());
+    remote = new MemoryRemote();
+    pgMeta = await openPostgres(new Secret(await server.createDatabase()), silentLogger);
+    store = new PgMirrorStore(pgMeta.pool); // shared targets (the bucket check is not needed here)
+    deps = { cache, store, remoteFor: () => remote, log: silentLogger, now: () => clock };
+  });
+  afterEach(async () => {
+    await pgMeta?.close();
+    db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a sync and a pin move the shared tag with its links and history tags; this node's SQLite stays empty", async () => {
+    const [a, b] = [remote.image("a"), remote.image("b")];
+    const index = new PgHostedIndex(pgMeta.pool);
+    const tag = () => index.getTag(TARGET.registry, TARGET.repository, "3.20");
+    remote.tagMap.set("3.20", a.digest);
+    await syncEntry(deps, entry());
+    expect((await tag())?.digest).toBe(a.digest);
+    expect(await index.linkKind(TARGET.registry, TARGET.repository, a.layer)).toBe("blob");
+    expect(await index.linkKind(TARGET.registry, TARGET.repository, a.digest)).toBe("manifest");
+    clock += 60_000;
+    remote.tagMap.set("3.20", b.digest);
+    await syncEntry(deps, entry());
+    expect((await tag())?.digest).toBe(b.digest);
+    const history = await store.history(TARGET, "3.20");
+    const made = history[0]?.historyTag as string;
+    expect((await index.getTag(TARGET.registry, TARGET.repository, made))?.digest).toBe(a.digest);
+    await pin(
+      tagDeps(cache, store, () => clock),
+      parseTagAddress([entry()], `${showTarget()}:3.20`),
+      a.digest,
+    );
+    expect((await tag())?.digest).toBe(a.digest);
+    expect(new HostedMeta(db).getTag(TARGET.registry, TARGET.repository, "3.20")).toBeUndefined();
+  });
+
+  it("a target synced while targets were per replica gets its shared tag at the next sync", async () => {
+    const a = remote.image("a");
+    remote.tagMap.set("3.20", a.digest);
+    await syncEntry(deps, entry());
+    await pgMeta.pool.query("DELETE FROM hosted_tags"); // as before this version: not in the shared index
+    const r = await syncEntry(deps, entry());
+    expect(r.tags[0]).toMatchObject({ changed: false, current: a.digest });
+    const t = await new PgHostedIndex(pgMeta.pool).getTag(TARGET.registry, TARGET.repository, "3.20");
+    expect(t?.digest).toBe(a.digest);
+  });
+});
+
+const showTarget = () => `${TARGET.registry}/${TARGET.repository}`;

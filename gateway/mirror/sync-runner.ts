@@ -7,7 +7,6 @@ import { isWharfError } from "../../common/errors.ts";
 import type { ContentCache } from "../cache/content-cache.ts";
 import type { Logger } from "../log.ts";
 import { parseDigest } from "../oci/digest.ts";
-import { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import type { RemoteRegistry } from "../upstream/remote-registry.ts";
 import { commitCopy, type Previous, type TagDeps } from "./commit-tag.ts";
 import { copyImage } from "./copy-image.ts";
@@ -70,7 +69,7 @@ export function entryId(entry: MirrorEntry): string {
 export async function syncEntry(deps: SyncDeps, entry: MirrorEntry): Promise<EntryReport> {
   const now = deps.now ?? Date.now;
   const store = deps.store;
-  const tagDeps: TagDeps = { cache: deps.cache, meta: new HostedMeta(deps.cache.db), store, now };
+  const tagDeps: TagDeps = { cache: deps.cache, store, now };
   const report: EntryReport = {
     entry: entryId(entry),
     source: showRepo(entry.source),
@@ -145,7 +144,7 @@ async function syncTag(
     // no record yet: what the target holds from before (a tag pushed by hand, state kept before sharing)
     prev = rec
       ? (rec.current ?? undefined)
-      : tagDeps.meta.getTag(entry.target.registry, entry.target.repository, tag);
+      : await store.targets.getTag(entry.target.registry, entry.target.repository, tag);
     r.previous = prev?.digest ?? null;
     r.current = r.previous;
     let upstream = await remote.headManifest(entry.source.repository, tag);
@@ -169,7 +168,8 @@ async function syncTag(
       }
       return r;
     }
-    if (prev && rec?.sourceDigest === upstream) {
+    // unchanged, unless a shared target does not hold it yet (synced while targets were per replica)
+    if (prev && rec?.sourceDigest === upstream && (await targetHolds(store, entry, tag, prev))) {
       if (!deps.dryRun) await store.noteChecked(entry.target, tag, upstream, at);
       return r;
     }
@@ -217,6 +217,17 @@ async function syncTag(
     deps.log.warn({ entry: entryId(entry), tag, err: r.error }, "mirror tag failed; target unchanged");
   }
   return r;
+}
+
+async function targetHolds(
+  store: MirrorStore,
+  entry: MirrorEntry,
+  tag: string,
+  prev: Previous,
+): Promise<boolean> {
+  if (!store.targetsShared) return true; // one node: the tag moved with the record, in one transaction
+  const t = await store.targets.getTag(entry.target.registry, entry.target.repository, tag);
+  return t?.digest === prev.digest;
 }
 
 /** Every tag of the source, following `last` pagination (distribution spec, "Listing Tags"). */

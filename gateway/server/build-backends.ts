@@ -8,7 +8,6 @@ import { PrefetchQueue } from "../cache/prefetch-queue.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
 import type { LoadedConfig } from "../config/load-config.ts";
 import type { Logger } from "../log.ts";
-import { resolveMirrorEntries } from "../mirror/mirror-entries.ts";
 import { HostedRegistry } from "../registry/hosted/hosted-registry.ts";
 import { sharedHosting } from "../registry/hosted/shared-hosting.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
@@ -30,7 +29,6 @@ export function buildBackends(opts: {
   const registries = new Map<string, Registry>();
   // one queue for every registry: cache.prefetch bounds wharf's own upstream fetches in total
   const prefetch = new PrefetchQueue(config.cache.prefetch, opts.log);
-  const mirrored = new Set(resolveMirrorEntries(config.mirror, config).entries.map((e) => e.target.registry));
   for (const [name, reg] of Object.entries(config.registries)) {
     const log = opts.log.child({ registry: name });
     if (reg.hosted) {
@@ -39,7 +37,6 @@ export function buildBackends(opts: {
         config: reg.hosted,
         cache: opts.cache,
         metadata: opts.shared,
-        mirrored: mirrored.has(name),
         log,
       });
       registries.set(

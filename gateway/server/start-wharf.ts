@@ -4,7 +4,6 @@ import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
 import { VERSION } from "../../common/version.ts";
 import { createAuthenticator } from "../access/create-authenticator.ts";
-import { RobotTokens } from "../access/robot-tokens.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
@@ -25,6 +24,7 @@ import { openMirrorStore } from "../mirror/open-mirror-store.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { tryCollectLease } from "../store/pg/collect-lease.ts";
 import { openPostgres } from "../store/pg/open-postgres.ts";
+import { openIdentities } from "../store/pg/shared-identities.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
@@ -201,7 +201,7 @@ export async function startWharf(
     const authenticator = await createAuthenticator({
       config,
       log,
-      robots: new RobotTokens(opened.cache.db),
+      ...(await openIdentities(opened.cache.db, shared)),
       upstreams,
       route: (scope, service, ns) => {
         try {

@@ -3,15 +3,18 @@
 // replicas completes; skopeo pulls the image back through a third replica with every digest
 // verified; tags and the manifest are visible from every replica; a chunk out of order, or one that
 // lost the race for its offset on another replica, is answered 416; no upload piece is left in the
-// bucket. Then the OCI conformance suite (all four workflows) against a replica.
+// bucket. Identities are the set's: a Bearer token one replica issued is good on another, a robot
+// token created with the CLI beside a third works on the first and stops everywhere once revoked.
+// Then the OCI conformance suite (all four workflows) against a replica, and round-robin across
+// all three (a token issued by one replica is presented to the next).
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TOKEN_KEY_FILE } from "../../gateway/access/token-service.ts";
+import { TOKEN_PATH } from "../../gateway/access/authenticator.ts";
 import { type Ceph, startCeph } from "../support/ceph.ts";
 import { CREDS, HOSTED, USER, writeHtpasswd } from "../support/hosted-wharf.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
@@ -20,9 +23,11 @@ import { makeTestImage, OciPushClient, sha256 } from "../support/oci-push-client
 import { loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
+import { runCommand } from "../support/run-command.ts";
 import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import type { WharfProcess } from "../support/wharf-process.ts";
+import { REPO_ROOT } from "../support/wharf-process.ts";
 
 const MiB = 1024 * 1024;
 let ceph: Ceph;
@@ -31,7 +36,7 @@ let net: LoopbackInternet;
 let tmp: TempDir;
 let set: ReplicaSet;
 let replicas: WharfProcess[];
-/** Starts one more replica of the set (its own dataDir, the set's token key). */
+/** Starts one more replica of the set (its own dataDir). */
 let startReplica: (i: number) => Promise<WharfProcess>;
 
 beforeAll(async () => {
@@ -50,13 +55,10 @@ beforeAll(async () => {
       "docker.io": { upstream: net.hubProxy.url },
     },
   };
-  // wharf's Bearer tokens are signed with dataDir/token-signing.key: replicas behind one name
-  // need the same key (the round-robin test sends a token to a replica that did not issue it)
-  const key = `${randomBytes(32).toString("base64")}\n`;
+  // no token key is copied into the dataDirs: the replicas share theirs in PostgreSQL
   startReplica = async (i: number) => {
     const dataDir = join(tmp.path, `replica-${i}`);
     await mkdir(dataDir, { recursive: true });
-    await writeFile(join(dataDir, TOKEN_KEY_FILE), key, { mode: 0o600 });
     return set.start({ ...extra, dataDir });
   };
   replicas = await Promise.all([startReplica(1), startReplica(2), startReplica(3)]);
@@ -121,7 +123,111 @@ async function uploadPieces(): Promise<string[]> {
   return (r.Contents ?? []).map((o) => o.Key ?? "");
 }
 
+/** A GET to `w` presenting `host` (the name clients reach the set by) and `authorization`. */
+function getAs(
+  w: WharfProcess,
+  path: string,
+  host: string,
+  authorization?: string,
+): Promise<{ status: number; body: string }> {
+  const target = new URL(w.httpUrl);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path,
+        headers: { host, ...(authorization && { authorization }) },
+        timeout: 15_000,
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          body += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`GET ${path}: timeout`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** `wharf <args> --config <w's file>`: the CLI beside replica `w`. */
+function wharfCli(w: WharfProcess, ...args: string[]) {
+  return runCommand(
+    [
+      join(REPO_ROOT, "node_modules", ".bin", "node"),
+      join(REPO_ROOT, "bin", "wharf.mjs"),
+      ...args,
+      "--config",
+      join(w.dir, "wharf.yml"),
+    ],
+    {
+      env: {
+        ...process.env,
+        S3_ACCESS: ceph.accessKey,
+        S3_SECRET: ceph.secretKey,
+        WHARF_DB: set.databaseUrl,
+      },
+      allowFailure: true,
+      timeoutMs: 60_000,
+    },
+  );
+}
+
 describe("hosted registry across three replicas on Ceph and PostgreSQL", () => {
+  it("identities are the set's: tokens verify on every replica, robot tokens and revocations hold on all", async () => {
+    const [one, two, three] = replicas as [WharfProcess, WharfProcess, WharfProcess];
+    const repo = "ids/app";
+    const image = makeTestImage(64 * 1024);
+    await client(one).pushImage(repo, image, "1");
+    const host = new URL(one.httpUrl).host; // the one name clients use, whichever replica answers
+    const scope = `repository:${HOSTED}/${repo}:pull`;
+    const tags = `/v2/${HOSTED}/${repo}/tags/list`;
+    const basic = `Basic ${Buffer.from(CREDS).toString("base64")}`;
+    const issued = await getAs(one, `${TOKEN_PATH}?service=${host}&scope=${scope}`, host, basic);
+    expect(issued.status, issued.body).toBe(200);
+    const bearer = `Bearer ${(JSON.parse(issued.body) as { token: string }).token}`;
+    for (const w of [one, two, three]) {
+      const r = await getAs(w, tags, host, bearer);
+      expect(r.status, `replica ${w.httpUrl}: ${r.body}`).toBe(200);
+      expect(JSON.parse(r.body).tags).toEqual(["1"]);
+    }
+    // a token signed with another key (what each replica made alone before) is refused
+    const forged = `${bearer.slice(0, -4)}AAAA`;
+    expect((await getAs(two, tags, host, forged)).status).toBe(401);
+
+    const created = await wharfCli(
+      three,
+      "token",
+      "create",
+      "--name",
+      "ci-bot",
+      "--scope",
+      `${HOSTED}/ids/*:pull`,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const robot = `Basic ${Buffer.from(`ci-bot:${created.stdout.trim()}`).toString("base64")}`;
+    const listed = await wharfCli(one, "token", "ls");
+    expect(listed.stdout).toContain("ci-bot");
+    for (const w of [one, two, three]) expect((await getAs(w, tags, host, robot)).status).toBe(200);
+    // a Bearer token replica 1 issued to the robot, presented to replica 2
+    const robotIssued = await getAs(one, `${TOKEN_PATH}?service=${host}&scope=${scope}`, host, robot);
+    expect(robotIssued.status, robotIssued.body).toBe(200);
+    const robotBearer = `Bearer ${(JSON.parse(robotIssued.body) as { token: string }).token}`;
+    expect((await getAs(two, tags, host, robotBearer)).status).toBe(200);
+
+    const revoked = await wharfCli(two, "token", "revoke", "ci-bot");
+    expect(revoked.code, revoked.stderr).toBe(0);
+    for (const w of [one, two, three]) {
+      expect((await getAs(w, tags, host, robot)).status, `basic on ${w.httpUrl}`).toBe(401);
+      expect((await getAs(w, tags, host, robotBearer)).status, `bearer on ${w.httpUrl}`).toBe(401);
+    }
+  }, 120_000);
+
   it("a push spread over the replicas is pulled through another, and seen by every one", async () => {
     const [one, two, three] = replicas as [WharfProcess, WharfProcess, WharfProcess];
     const [c1, c2, c3] = [client(one), client(two), client(three)];

@@ -3,8 +3,12 @@
 // upstream behind the counting proxy. The scheduled sync of an entry runs on one replica only; the
 // `wharf mirror` CLI run beside one replica changes what every replica answers for the unchanged
 // upstream name (serveUpstreamName): a sync from replica 1's host and a pin from replica 3's host
-// are seen by a skopeo pull through replica 2.
+// are seen by a skopeo pull through replica 2. The target itself is a hosted registry shared by the
+// set: its name pulls the synced, then the pinned digest through a replica that did neither, and
+// the whole image (every blob read from the bucket) copies through it.
 import { createHash } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MirrorEntryStatus } from "../../gateway/mirror/mirror-service.ts";
@@ -68,6 +72,13 @@ async function pulledDigest(w: WharfProcess): Promise<string> {
     "--tls-verify=false",
     `docker://${host}/docker.io/library/alpine:3.20`,
   ]);
+  return sha256(r.stdout);
+}
+
+/** The digest of what a client pulling the target name registry.internal/library/alpine:3.20 gets. */
+async function targetDigest(w: WharfProcess, tag = "3.20"): Promise<string> {
+  const host = new URL(w.httpUrl).host;
+  const r = await runSkopeo(["inspect", "--raw", "--tls-verify=false", `docker://${host}/${TARGET}:${tag}`]);
   return sha256(r.stdout);
 }
 
@@ -144,6 +155,7 @@ describe("the managed mirror on three replicas sharing PostgreSQL", () => {
     const skipped = replicas.filter((w) => /mirror sync skipped/.test(w.logs().stdout + w.logs().stderr));
     expect(skipped.length, "replicas that logged the skip").toBe(2);
     for (const w of replicas) expect(await pulledDigest(w)).toBe(first);
+    for (const w of replicas) expect(await targetDigest(w), `target through ${w.httpUrl}`).toBe(first);
 
     // upstream moves; `wharf mirror sync` beside replica 1 copies it, replica 2's pulls follow
     const second = await release("multi");
@@ -154,6 +166,8 @@ describe("the managed mirror on three replicas sharing PostgreSQL", () => {
       () => pulledDigest(two),
       (d) => d === second,
     );
+    // the target's tag moved in the shared index: no waiting for any replica
+    for (const w of [two, three]) expect(await targetDigest(w), `target through ${w.httpUrl}`).toBe(second);
 
     // `wharf mirror pin --to` the first release beside replica 3: replica 2's pulls get it, though
     // upstream still points at the second
@@ -172,6 +186,20 @@ describe("the managed mirror on three replicas sharing PostgreSQL", () => {
       (d) => d === first,
       5_000,
     );
+    for (const w of [one, two]) expect(await targetDigest(w), `target through ${w.httpUrl}`).toBe(first);
+    // the whole pinned image through replica 2, which neither synced nor pinned
+    const dir = await mkdtemp(join(tmpdir(), "wharf-replicas-mirror-"));
+    try {
+      await runSkopeo([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        `docker://${new URL(two.httpUrl).host}/${TARGET}:3.20`,
+        `dir:${dir}`,
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
 
     // the history, asked beside replica 2, is the shared one
     const history = JSON.parse(await cli(two, "history", `${TARGET}:3.20`, "--json")) as {
@@ -185,5 +213,9 @@ describe("the managed mirror on three replicas sharing PostgreSQL", () => {
       [second, "pin"],
       [first, "sync"],
     ]);
+    // and so are the history tags: the one the pin made pulls the second release anywhere
+    const made = (history.history[0] as { historyTag?: string }).historyTag;
+    expect(made).toBeDefined();
+    expect(await targetDigest(three, made)).toBe(second);
   }, 300_000);
 });

@@ -8,6 +8,7 @@
 // transaction that records the manifest, after re-checking the files exist; gc re-checks a link's
 // age and deletes a file inside its own transaction. SQLite serialises the two, so either the push
 // sees the file gone (MANIFEST_BLOB_UNKNOWN, the client uploads again) or gc sees a fresh link.
+// A replica set collects over the shared index and the bucket instead: shared-hosted-gc.ts.
 import { statSync, unlinkSync } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -141,7 +142,7 @@ export async function collectHostedGarbage(opts: {
 }
 
 /** Upload sessions idle (no byte or state written) for longer than their registry's uploadTtl. */
-async function removeAbandonedUploads(
+export async function removeAbandonedUploads(
   dir: string,
   uploadTtl: (registry: string) => number,
   now: number,

@@ -2,7 +2,7 @@
 // bucket. It is read through this replica's disk like any fill from the shared store (digest
 // verified, the last byte held back until it matched; a slice or a small blob served only once
 // verified, as the proxy does), so the next read is local.
-import { WharfError } from "../../../common/errors.ts";
+import { isWharfError, WharfError } from "../../../common/errors.ts";
 import { SMALL_BLOB_BYTES } from "../../cache/blob-fill.ts";
 import type { ContentCache } from "../../cache/content-cache.ts";
 import { fillFileBody } from "../../cache/fill-body.ts";
@@ -17,13 +17,20 @@ export async function readShared(
 ): Promise<BlobContent> {
   const unknownBlob = () =>
     new WharfError("BLOB_UNKNOWN", "blob unknown to registry", { detail: { digest: digest.value } });
+  // a bucket that does not answer is a 503 (clients retry), not an unknown blob nor a 500
+  const sizeInBucket = () =>
+    cache.sharedSize(digest).catch((e: unknown) => {
+      if (isWharfError(e)) throw e;
+      throw new WharfError("STORE_UNAVAILABLE", "the shared store is unavailable", { cause: e });
+    });
   if (opts.head && !cache.fills.has(digest.value)) {
-    const size = await cache.sharedSize(digest);
+    const size = await sizeInBucket();
     if (size === undefined) throw unknownBlob();
     return { digest: digest.value, size, outcome: "hit" };
   }
-  // the source is asked only when the bucket does not hold it: then nobody has it
+  // the source is asked when the bucket does not hold it (then nobody has it) or did not answer
   const { fill, joined } = cache.fill(digest, async () => {
+    await sizeInBucket();
     throw unknownBlob();
   });
   await fill.started;

@@ -1,41 +1,52 @@
 // What a hosted registry shares in a replica set: the index in PostgreSQL and upload sessions
 // (rows in PostgreSQL, pieces in the bucket). Both storage.postgres and storage.kind s3 are needed:
-// an index shared without shared content would name blobs other replicas cannot serve.
+// an index shared without shared content would name blobs other replicas cannot serve. A mirror
+// target is shared the same way: the mirror writes its records into the shared index
+// (open-mirror-store.ts), so a sync, pin or rollback on one replica moves what every replica serves.
 import type { ContentCache } from "../../cache/content-cache.ts";
 import type { Logger } from "../../log.ts";
+import { parseDigest } from "../../oci/digest.ts";
 import type { SharedMetadata } from "../../store/pg/open-postgres.ts";
-import { PgHostedIndex } from "../../store/pg/pg-hosted-index.ts";
+import { type BucketCheck, PgHostedIndex } from "../../store/pg/pg-hosted-index.ts";
 import { PgUploadSessions } from "../../store/pg/pg-upload-sessions.ts";
 import { S3BlobStore } from "../../store/s3/s3-blob-store.ts";
 import { S3UploadChunks } from "../../store/s3/s3-upload-chunks.ts";
 import type { HostedConfig, SharedHosting } from "./hosted-registry.ts";
 import { SharedUploads } from "./shared-uploads.ts";
 
+/** The bucket, when hosted registries of this process share their content (storage.kind s3). */
+export function hostsShared(cache: ContentCache): S3BlobStore | undefined {
+  return cache.shared instanceof S3BlobStore ? cache.shared : undefined;
+}
+
+/** Of some digests, those the bucket does not hold (after gc collected them: pg-hosted-index.ts). */
+export function bucketCheck(bucket: S3BlobStore): BucketCheck {
+  return async (digests) => {
+    const sizes = await Promise.all(digests.map((d) => bucket.size(parseDigest(d))));
+    return digests.filter((_, i) => sizes[i] === undefined);
+  };
+}
+
 export function sharedHosting(opts: {
   name: string;
   config: HostedConfig;
   cache: ContentCache;
   metadata: SharedMetadata | undefined;
-  /** A mirror writes into it: the mirror keeps this node's records (not shared yet), so must it. */
-  mirrored: boolean;
   log: Logger;
 }): SharedHosting | undefined {
   const { cache, metadata, log } = opts;
   if (!metadata) return undefined;
-  if (opts.mirrored) {
-    log.warn("a mirror target stays per replica: mirror history and pins are not shared yet");
-    return undefined;
-  }
-  if (!(cache.shared instanceof S3BlobStore)) {
+  const bucket = hostsShared(cache);
+  if (!bucket) {
     log.warn("storage.postgres without storage.kind s3: hosted content stays on each replica");
     return undefined;
   }
   return {
-    index: new PgHostedIndex(metadata.pool),
+    index: new PgHostedIndex(metadata.pool, bucketCheck(bucket)),
     uploads: new SharedUploads({
       rows: new PgUploadSessions(metadata.pool),
-      chunks: new S3UploadChunks(cache.shared.s3),
-      blobs: cache.shared,
+      chunks: new S3UploadChunks(bucket.s3),
+      blobs: bucket,
       registry: opts.name,
       now: Date.now,
       log,

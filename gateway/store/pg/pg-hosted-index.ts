@@ -2,6 +2,7 @@
 // must change several rows together (a manifest's links, tag and referrer; a deleted manifest's
 // tags, referrer and link) run in one transaction, so another replica never sees half a push.
 import type pg from "pg";
+import { WharfError } from "../../../common/errors.ts";
 import type {
   HostedIndex,
   HostedUsage,
@@ -14,19 +15,48 @@ import { inTransaction, storeUnavailable } from "./pg-transaction.ts";
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/** Of `digests`, those the bucket does not hold (a HEAD each). */
+export type BucketCheck = (digests: string[]) => Promise<string[]>;
+
+/**
+ * Advisory lock namespace of a digest's gc (first key of the two-key form): "gcdg". A link takes
+ * it shared, gc exclusive while it removes the digest's object (pg-hosted-gc.ts).
+ */
+export const GC_DIGEST_LOCK = 0x67636467;
+
 /**
  * Links or re-links digests to a repository in one statement; a manifest link never turns into a
  * blob link (same rule as on one node). Rows are written in digest order, so two pushes linking
  * overlapping digests lock them in the same order and never deadlock.
+ *
+ * Against gc: the digests' gc locks are held shared until COMMIT, so gc (which removes an object
+ * holding the lock exclusive, after seeing no link) either ran before, and left a tombstone that
+ * sends us to the bucket to see whether the object is there again, or waits and then sees the link.
+ * `gone` makes the error for a digest that is not (the client uploads it again).
  */
-async function link(
+export async function link(
   q: Queryable,
   registry: string,
   repository: string,
   links: Map<string, { kind: LinkKind; size: number | null }>,
   now: number,
+  check?: { bucket: BucketCheck; gone: (digest: string) => WharfError },
 ): Promise<void> {
   const digests = [...links.keys()].sort();
+  await q.query(
+    `SELECT pg_advisory_xact_lock_shared($1, hashtext(s.d))
+     FROM (SELECT d FROM unnest($2::text[]) AS d ORDER BY d) s`,
+    [GC_DIGEST_LOCK, digests],
+  );
+  if (check) {
+    const t = await q.query<{ digest: string }>(
+      "SELECT digest FROM hosted_orphans WHERE digest = ANY($1::text[]) AND collected_at IS NOT NULL",
+      [digests],
+    );
+    const collected = t.rows.map((r) => r.digest);
+    const missing = collected.length > 0 ? await check.bucket(collected) : [];
+    if (missing[0] !== undefined) throw check.gone(missing[0]);
+  }
   const kinds = digests.map((d) => links.get(d)?.kind);
   const sizes = digests.map((d) => links.get(d)?.size ?? null);
   await q.query(
@@ -69,14 +99,71 @@ async function unlink(
   return (r.rowCount ?? 0) > 0;
 }
 
+export async function putTag(
+  q: Queryable,
+  registry: string,
+  repository: string,
+  tag: string,
+  to: { digest: string; mediaType: string },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO hosted_tags (registry, repository, tag, digest, media_type) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (registry, repository, tag) DO UPDATE SET digest = EXCLUDED.digest,
+       media_type = EXCLUDED.media_type`,
+    [registry, repository, tag, to.digest, to.mediaType],
+  );
+}
+
+export async function putReferrer(
+  q: Queryable,
+  registry: string,
+  repository: string,
+  subject: string,
+  r: ReferrerRecord,
+): Promise<void> {
+  await q.query(
+    `INSERT INTO hosted_referrers
+       (registry, repository, subject, digest, artifact_type, media_type, size, annotations)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     ON CONFLICT (registry, repository, subject, digest) DO UPDATE SET artifact_type = EXCLUDED.artifact_type,
+       media_type = EXCLUDED.media_type, size = EXCLUDED.size, annotations = EXCLUDED.annotations`,
+    [
+      registry,
+      repository,
+      subject,
+      r.digest,
+      r.artifactType,
+      r.mediaType,
+      r.size,
+      r.annotations ? JSON.stringify(r.annotations) : null,
+    ],
+  );
+}
+
 /** `LIMIT n+1` of a page (NULL: all). */
 const limitOf = (page: Page) => (page.n === undefined ? null : page.n + 1);
 
+const blobGone = (digest: string) =>
+  new WharfError("BLOB_UNKNOWN", "blob unknown to registry: collected; upload it again", {
+    detail: { digest },
+  });
+const manifestBlobGone = (digest: string) =>
+  new WharfError("MANIFEST_BLOB_UNKNOWN", "a blob the manifest names was collected; upload it again", {
+    detail: { digest },
+  });
+
 export class PgHostedIndex implements HostedIndex {
   readonly #pool: pg.Pool;
+  readonly #bucket: BucketCheck | undefined;
 
-  constructor(pool: pg.Pool) {
+  /** `bucket`: where a digest gc collected is looked for again before a link names it. */
+  constructor(pool: pg.Pool, bucket?: BucketCheck) {
     this.#pool = pool;
+    this.#bucket = bucket;
+  }
+
+  #check(gone: (digest: string) => WharfError) {
+    return this.#bucket && { bucket: this.#bucket, gone };
   }
 
   #query<R extends pg.QueryResultRow = pg.QueryResultRow>(
@@ -185,39 +272,24 @@ export class PgHostedIndex implements HostedIndex {
   ): Promise<boolean> {
     if (guard && !guard()) return false;
     const links = new Map([[digest, { kind: "blob" as const, size }]]);
-    await inTransaction(this.#pool, (c) => link(c, registry, repository, links, now));
+    await inTransaction(this.#pool, (c) => link(c, registry, repository, links, now, this.#check(blobGone)));
     return true;
   }
 
   async recordManifest(m: ManifestRecord, guard?: () => void): Promise<void> {
     guard?.();
     await inTransaction(this.#pool, async (c) => {
-      await link(c, m.registry, m.repository, linksOf(m), m.now);
+      await link(c, m.registry, m.repository, linksOf(m), m.now, this.#check(manifestBlobGone));
       if (m.tag !== undefined)
-        await c.query(
-          `INSERT INTO hosted_tags (registry, repository, tag, digest, media_type) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (registry, repository, tag) DO UPDATE SET digest = EXCLUDED.digest,
-             media_type = EXCLUDED.media_type`,
-          [m.registry, m.repository, m.tag, m.digest, m.mediaType],
-        );
+        await putTag(c, m.registry, m.repository, m.tag, { digest: m.digest, mediaType: m.mediaType });
       if (m.subject)
-        await c.query(
-          `INSERT INTO hosted_referrers
-             (registry, repository, subject, digest, artifact_type, media_type, size, annotations)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (registry, repository, subject, digest) DO UPDATE SET artifact_type = EXCLUDED.artifact_type,
-             media_type = EXCLUDED.media_type, size = EXCLUDED.size, annotations = EXCLUDED.annotations`,
-          [
-            m.registry,
-            m.repository,
-            m.subject,
-            m.digest,
-            m.artifactType,
-            m.mediaType,
-            m.size,
-            m.annotations ? JSON.stringify(m.annotations) : null,
-          ],
-        );
+        await putReferrer(c, m.registry, m.repository, m.subject, {
+          digest: m.digest,
+          mediaType: m.mediaType,
+          size: m.size,
+          artifactType: m.artifactType,
+          annotations: m.annotations,
+        });
     });
   }
 

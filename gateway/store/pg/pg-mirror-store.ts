@@ -1,9 +1,11 @@
 // The managed mirror's records in PostgreSQL, shared by a replica set (issue 18). A tag change
 // runs in one transaction under a transaction-scoped advisory lock on the tag, so a sync on one
-// replica and a pin from the CLI on another are serialized, and the hosted registry's local
-// records (`local`) are written before COMMIT: if they fail, nothing is shared. Sync leases:
-// pg-mirror-lease.ts.
+// replica and a pin from the CLI on another are serialized. The target's hosted records go where
+// the target's index is: with a bucket, the shared hosted index in this same database and this same
+// transaction (pg-mirror-targets.ts); without one, this replica's SQLite, committed just before the
+// PostgreSQL COMMIT (if they fail, nothing is shared). Sync leases: pg-mirror-lease.ts.
 import type pg from "pg";
+import type { MetadataDb } from "../../cache/metadata-db.ts";
 import type { RepoName } from "../../mirror/mirror-entries.ts";
 import type {
   HistoryRecord,
@@ -13,23 +15,45 @@ import type {
   RunRecord,
   TagChange,
   TagSnapshot,
+  TargetWrites,
 } from "../../mirror/mirror-store-api.ts";
+import { applyLocally, localHostedTag } from "../../mirror/target-writes.ts";
+import type { HostedMeta } from "../../registry/hosted/hosted-meta.ts";
+import { SqliteHostedIndex } from "../../registry/hosted/sqlite-hosted-index.ts";
+import type { HostedIndex } from "../hosted-index-api.ts";
+import { type BucketCheck, PgHostedIndex } from "./pg-hosted-index.ts";
 import { takeSyncLease } from "./pg-mirror-lease.ts";
+import { applyShared, sharedHostedTags } from "./pg-mirror-targets.ts";
 
 /** Advisory lock namespace of tag changes (first key of the two-key form): "mirt". */
 const TAG_LOCK = 0x6d697274;
 
 type Row = Record<string, string | number | null | string[]>;
 
+/** Where the targets' hosted records are: this replica's SQLite, or the shared index (the default). */
+export type PgMirrorTargets = { local: MetadataDb } | { bucket?: BucketCheck };
+
 export class PgMirrorStore implements MirrorStore {
   readonly shared = true;
+  readonly targets: HostedIndex;
+  readonly targetsShared: boolean;
   readonly #pool: pg.Pool;
-  readonly #localTransaction: <T>(fn: () => T) => T;
+  readonly #local: HostedMeta | undefined;
+  readonly #bucket: BucketCheck | undefined;
 
-  /** `localTransaction` wraps `changeTag`'s `local` (the hosted registry's SQLite transaction). */
-  constructor(pool: pg.Pool, localTransaction: <T>(fn: () => T) => T = (fn) => fn()) {
+  /** `targets.bucket`: where a digest gc collected is looked for before a change links it again. */
+  constructor(pool: pg.Pool, targets: PgMirrorTargets = {}) {
     this.#pool = pool;
-    this.#localTransaction = localTransaction;
+    if ("local" in targets) {
+      const index = new SqliteHostedIndex(targets.local);
+      this.#local = index.meta;
+      this.targets = index;
+      this.targetsShared = false;
+    } else {
+      this.#bucket = targets.bucket;
+      this.targets = new PgHostedIndex(pool, targets.bucket);
+      this.targetsShared = true;
+    }
   }
 
   async getTag(target: RepoName, tag: string): Promise<MirrorTagRecord | undefined> {
@@ -53,15 +77,18 @@ export class PgMirrorStore implements MirrorStore {
     target: RepoName,
     tag: string,
     decide: (s: TagSnapshot) => { change?: TagChange; result: T },
-    local?: (change: TagChange) => void,
+    local?: (change: TagChange) => TargetWrites,
   ): Promise<T> {
     const c = await this.#pool.connect();
     try {
       await c.query("BEGIN");
       await c.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [TAG_LOCK, tagKey(target, tag)]);
+      const meta = this.#local;
+      const shared = meta ? undefined : await sharedHostedTags(c, target);
       const { change, result } = decide({
         record: await getTag(c, target, tag),
         history: await history(c, target, tag),
+        hostedTag: meta ? localHostedTag(meta, target) : (name) => shared?.get(name),
       });
       if (!change) {
         await c.query("COMMIT");
@@ -81,7 +108,8 @@ export class PgMirrorStore implements MirrorStore {
         );
       await putTag(c, change.record);
       await c.query("UPDATE mirror_generation SET value = value + 1 WHERE id = 0");
-      if (local) this.#localTransaction(() => local(change));
+      if (local && meta) meta.immediate(() => applyLocally(meta, target, local(change)));
+      else if (local) await applyShared(c, target, local(change), this.#bucket);
       await c.query("COMMIT");
       return result;
     } catch (e) {

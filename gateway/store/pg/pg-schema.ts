@@ -2,6 +2,7 @@
 // inside one transaction holding an advisory lock, so replicas starting together migrate once.
 import type pg from "pg";
 import { HOSTED_MIGRATION } from "./pg-hosted-schema.ts";
+import { INTEG_MIGRATION } from "./pg-integ-schema.ts";
 import { MIRROR_MIGRATION } from "./pg-mirror-schema.ts";
 import { REPLICA_HEALTH_MIGRATION } from "./replica-directory.ts";
 
@@ -21,6 +22,8 @@ const MIGRATIONS: readonly string[] = [
   REPLICA_HEALTH_MIGRATION,
   // 4: hosted registries' index and upload sessions (pg-hosted-schema.ts)
   HOSTED_MIGRATION,
+  // 5: token signing key, robot tokens, gc tombstones (pg-integ-schema.ts)
+  INTEG_MIGRATION,
 ];
 
 /** An arbitrary constant naming wharf's migration lock among the database's advisory locks. */
