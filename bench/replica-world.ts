@@ -7,6 +7,7 @@
 import { type Ceph, startCeph } from "../test/support/ceph.ts";
 import { loopbackIp } from "../test/support/ports.ts";
 import { type Postgres, startPostgres } from "../test/support/postgres.ts";
+import { replicaEnv, replicaStorage } from "../test/support/replica-set.ts";
 import { runCommand } from "../test/support/run-command.ts";
 import { startWharf, type WharfProcess } from "../test/support/wharf-process.ts";
 import type { BenchWorld } from "./bench-world.ts";
@@ -55,24 +56,13 @@ export async function startReplicaWorld(w: BenchWorld): Promise<ReplicaWorld> {
       const p = await startWharf({
         config: {
           ...config,
-          storage: {
-            kind: "s3",
-            s3: {
-              endpoint: shared.endpoint ?? ceph.endpoint,
-              bucket: shared.bucket,
-              prefix: S3_PREFIX,
-              accessKeyEnv: "S3_ACCESS",
-              secretKeyEnv: "S3_SECRET",
-            },
-            postgres: { urlEnv: "WHARF_DB" },
-          },
+          storage: replicaStorage({
+            endpoint: shared.endpoint ?? ceph.endpoint,
+            bucket: shared.bucket,
+            prefix: S3_PREFIX,
+          }),
         },
-        env: {
-          ...process.env,
-          S3_ACCESS: ceph.accessKey,
-          S3_SECRET: ceph.secretKey,
-          WHARF_DB: shared.databaseUrl,
-        },
+        env: replicaEnv(ceph, shared.databaseUrl),
       });
       running.push(p);
       return {

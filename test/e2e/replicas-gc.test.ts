@@ -17,7 +17,7 @@ import { type LoopbackInternet, startLoopbackInternet } from "../support/loopbac
 import { makeTestImage, OciPushClient, sha256 } from "../support/oci-push-client.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
-import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
+import { createReplicaSet, type ReplicaSet, replicaEnv, replicaStorage } from "../support/replica-set.ts";
 import { runCommand } from "../support/run-command.ts";
 import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
@@ -247,24 +247,9 @@ describe("wharf gc over a replica set's shared index and bucket", () => {
         access: first.access,
         registries: first.registries,
         dataDir: join(tmp.path, "r4"),
-        storage: {
-          kind: "s3",
-          s3: {
-            endpoint: `http://${ip}:${port}`,
-            bucket: set.bucket,
-            prefix: "wharf/",
-            accessKeyEnv: "S3_ACCESS",
-            secretKeyEnv: "S3_SECRET",
-          },
-          postgres: { urlEnv: "WHARF_DB" },
-        },
+        storage: replicaStorage({ endpoint: `http://${ip}:${port}`, bucket: set.bucket }),
       },
-      env: {
-        ...process.env,
-        S3_ACCESS: ceph.accessKey,
-        S3_SECRET: ceph.secretKey,
-        WHARF_DB: set.databaseUrl,
-      },
+      env: replicaEnv(ceph, set.databaseUrl),
     });
     try {
       // no new connection, and the replica's kept-alive ones cut

@@ -7,8 +7,8 @@
 // token created with the CLI beside a third works on the first and stops everywhere once revoked.
 // Then the OCI conformance suite (all four workflows) against a replica, and round-robin across
 // all three (a token issued by one replica is presented to the next).
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -24,7 +24,7 @@ import { loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
 import { runCommand } from "../support/run-command.ts";
-import { runSkopeo } from "../support/skopeo.ts";
+import { runSkopeo, verifiedBlobDigests } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import type { WharfProcess } from "../support/wharf-process.ts";
 import { REPO_ROOT } from "../support/wharf-process.ts";
@@ -305,16 +305,8 @@ describe("hosted registry across three replicas on Ceph and PostgreSQL", () => {
       `docker://${new URL(three.httpUrl).host}/${HOSTED}/${repo}:v1`,
       `dir:${dest}`,
     ]);
-    const got: string[] = [];
-    for (const f of await readdir(dest)) {
-      if (!/^[a-f0-9]{64}$/.test(f)) continue;
-      const hex = createHash("sha256")
-        .update(await readFile(join(dest, f)))
-        .digest("hex");
-      expect(hex, `skopeo's ${f} has the bytes of its digest`).toBe(f);
-      got.push(`sha256:${f}`);
-    }
-    expect(got.sort()).toEqual([image.digests.config, image.digests.layer].sort());
+    const got = await verifiedBlobDigests(dest);
+    expect(got).toEqual([image.digests.config, image.digests.layer].sort());
     expect(sha256(await readFile(join(dest, "manifest.json")))).toBe(image.digests.manifest);
 
     // every finished or discarded session took its pieces with it

@@ -1,10 +1,3 @@
-// Issue 18, a replica set: three wharf replicas on one bucket of a real single-node Ceph (RADOS
-// Gateway) sharing their metadata in a real PostgreSQL, both started by the harness on loopback,
-// with a real docker-registry upstream behind a counting proxy and skopeo as the client. An image
-// pulled through replica 1 is pulled through replicas 2 and 3 without one upstream request: not a
-// blob, not a manifest, not a tag check.
-import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Client as PgClient } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +8,7 @@ import { readManifestDigests } from "../support/images.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
-import { runSkopeo } from "../support/skopeo.ts";
+import { runSkopeo, verifiedBlobDigests } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import type { WharfProcess } from "../support/wharf-process.ts";
 
@@ -46,16 +39,7 @@ async function pull(w: WharfProcess, dest: string): Promise<string[]> {
     `docker://${host}/docker.io/library/busybox:latest`,
     `dir:${dest}`,
   ]);
-  const out: string[] = [];
-  for (const f of await readdir(dest)) {
-    if (!/^[a-f0-9]{64}$/.test(f)) continue;
-    const hex = createHash("sha256")
-      .update(await readFile(join(dest, f)))
-      .digest("hex");
-    expect(hex, `skopeo's ${f} has the bytes of its digest`).toBe(f);
-    out.push(`sha256:${f}`);
-  }
-  return out.sort();
+  return verifiedBlobDigests(dest);
 }
 
 describe("three replicas on Ceph and PostgreSQL", () => {

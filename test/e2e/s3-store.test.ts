@@ -8,7 +8,7 @@
 // when the lease holder is killed mid-fill another replica takes over; and the OCI conformance
 // suite's pull workflow passes against a replica serving from the bucket.
 import { createHash } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   GetObjectCommand,
@@ -24,7 +24,7 @@ import { type LoopbackInternet, startLoopbackInternet } from "../support/loopbac
 import { assertConformanceSuite, runConformance } from "../support/oci-conformance.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { runCommand } from "../support/run-command.ts";
-import { runSkopeo } from "../support/skopeo.ts";
+import { runSkopeo, verifiedBlobDigests } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { fetchDigest } from "../support/wharf-client.ts";
 import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
@@ -106,21 +106,6 @@ async function pull(ip: string, dest: string): Promise<void> {
   ]);
 }
 
-/** The blob digests skopeo wrote (dir: transport names files by hex). */
-async function pulledDigests(dir: string): Promise<string[]> {
-  const files = await readdir(dir);
-  const out: string[] = [];
-  for (const f of files) {
-    if (!/^[a-f0-9]{64}$/.test(f)) continue;
-    const hex = createHash("sha256")
-      .update(await readFile(join(dir, f)))
-      .digest("hex");
-    expect(hex, `skopeo's ${f} has the bytes of its digest`).toBe(f);
-    out.push(`sha256:${f}`);
-  }
-  return out.sort();
-}
-
 describe("storage.kind s3 on Ceph RGW", () => {
   it("replica 1 fills the bucket; replica 2 serves from it with no upstream blob request; verify finds tampering", async () => {
     const bucket = await ceph.createBucket();
@@ -133,7 +118,9 @@ describe("storage.kind s3 on Ceph RGW", () => {
     const one = await startReplica(bucket);
     const before1 = net.hubProxy.mark();
     await pull(one.ip, join(tmp.path, "one"));
-    expect(await pulledDigests(join(tmp.path, "one"))).toEqual([bb.config as string, ...bb.layers].sort());
+    expect(await verifiedBlobDigests(join(tmp.path, "one"))).toEqual(
+      [bb.config as string, ...bb.layers].sort(),
+    );
     expect(upstreamBlobGets(before1), "replica 1 fetched each blob from upstream").toBeGreaterThan(0);
 
     // uploads follow the local commit: wait (bounded) until the bucket holds the whole image
@@ -153,7 +140,9 @@ describe("storage.kind s3 on Ceph RGW", () => {
     const two = await startReplica(bucket);
     const before2 = net.hubProxy.mark();
     await pull(two.ip, join(tmp.path, "two"));
-    expect(await pulledDigests(join(tmp.path, "two"))).toEqual([bb.config as string, ...bb.layers].sort());
+    expect(await verifiedBlobDigests(join(tmp.path, "two"))).toEqual(
+      [bb.config as string, ...bb.layers].sort(),
+    );
     expect(upstreamBlobGets(before2), "replica 2 asked upstream for no blob").toBe(0);
     // a HEAD of a layer it has not read yet (a third replica here) is answered from the bucket too
     const three = await startReplica(bucket, { cache: { prefetch: 0 } });

@@ -29,28 +29,36 @@ export async function createReplicaSet(ceph: Ceph, pg: Postgres, net: LoopbackIn
           upstreamDns: `127.0.0.1:${await freePort()}`,
           registries: { "docker.io": { upstream: net.hubProxy.url } },
           ...extra,
-          storage: {
-            kind: "s3",
-            s3: {
-              endpoint: ceph.endpoint,
-              bucket: set.bucket,
-              prefix: "wharf/",
-              accessKeyEnv: "S3_ACCESS",
-              secretKeyEnv: "S3_SECRET",
-            },
-            postgres: { urlEnv: "WHARF_DB" },
-          },
+          storage: replicaStorage({ endpoint: ceph.endpoint, bucket: set.bucket }),
         },
-        env: {
-          ...process.env,
-          S3_ACCESS: ceph.accessKey,
-          S3_SECRET: ceph.secretKey,
-          WHARF_DB: set.databaseUrl,
-        },
+        env: replicaEnv(ceph, set.databaseUrl),
       });
       set.started.push(w);
       return w;
     },
   };
   return set;
+}
+
+/** `storage:` of a replica: the bucket (keys from S3_ACCESS / S3_SECRET) and the database (WHARF_DB). */
+export function replicaStorage(o: { endpoint: string; bucket: string; prefix?: string }) {
+  return {
+    kind: "s3",
+    s3: {
+      endpoint: o.endpoint,
+      bucket: o.bucket,
+      prefix: o.prefix ?? "wharf/",
+      accessKeyEnv: "S3_ACCESS",
+      secretKeyEnv: "S3_SECRET",
+    },
+    postgres: { urlEnv: "WHARF_DB" },
+  };
+}
+
+/** The environment replicaStorage() names: Ceph's keys and the database URL. */
+export function replicaEnv(
+  ceph: Pick<Ceph, "accessKey" | "secretKey">,
+  databaseUrl: string,
+): NodeJS.ProcessEnv {
+  return { ...process.env, S3_ACCESS: ceph.accessKey, S3_SECRET: ceph.secretKey, WHARF_DB: databaseUrl };
 }

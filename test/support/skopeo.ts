@@ -3,6 +3,7 @@
 // over its blob-info cache so it never tries cross-repo mounts learnt in earlier runs, which
 // keeps request counts repeatable (testbed.md §4).
 import { createHash } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { imageLayout } from "./images.ts";
 import { type RunResult, runCommand } from "./run-command.ts";
@@ -88,4 +89,21 @@ export async function copyToDir(
   if (o.arch) args.push("--override-arch", o.arch);
   if (o.creds) args.push("--src-creds", o.creds);
   await runSkopeo([...args, `docker://${ref}`, `dir:${outDir}`], access(o));
+}
+
+/**
+ * The blob digests in a `dir:` layout skopeo wrote (files named by their hex), sorted; each file's
+ * bytes are hashed, and one whose bytes are not its name's digest fails the test.
+ */
+export async function verifiedBlobDigests(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of await readdir(dir)) {
+    if (!/^[a-f0-9]{64}$/.test(f)) continue;
+    const hex = createHash("sha256")
+      .update(await readFile(join(dir, f)))
+      .digest("hex");
+    if (hex !== f) throw new Error(`skopeo's ${f} in ${dir} holds bytes of sha256:${hex}`);
+    out.push(`sha256:${f}`);
+  }
+  return out.sort();
 }
