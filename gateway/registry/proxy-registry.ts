@@ -1,8 +1,6 @@
 // One registry's pull-through cache behind the Registry interface: decides hit / revalidate /
 // fill / stale for manifests and blobs, in distribution's proxy order (digests local-first, tags
-// checked upstream once stale), and returns content; http/ writes the replies. Docker Hub counts
-// manifest GETs, not HEADs, so stale tags are revalidated with HEAD and the body is fetched only
-// when the digest changed.
+// checked upstream once stale: proxy-tags.ts), and returns content; http/ writes the replies.
 
 import { WharfError } from "../../common/errors.ts";
 import { SMALL_BLOB_BYTES } from "../cache/blob-fill.ts";
@@ -11,7 +9,6 @@ import { fillFileBody } from "../cache/fill-body.ts";
 import { PrefetchPlanner } from "../cache/prefetch-planner.ts";
 import type { PrefetchQueue } from "../cache/prefetch-queue.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
-import { ReplicaTags } from "../cache/replica-tags.ts";
 import { RepoLinks } from "../cache/repo-links.ts";
 import { SingleFlight } from "../cache/single-flight.ts";
 import { TagPolicy } from "../cache/tag-policy.ts";
@@ -28,7 +25,7 @@ import {
   RemoteRegistryClient,
 } from "../upstream/remote-registry.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
-import { isOutage } from "../upstream/upstream-errors.ts";
+import { type Found, ProxyTags, type TagOverride } from "./proxy-tags.ts";
 import type { BlobContent, ManifestContent, Outcome, RangeRequest, Registry, TagPage } from "./registry.ts";
 
 export interface ProxyRegistryDeps {
@@ -53,12 +50,6 @@ export interface ProxyRegistryDeps {
 /** Today's name of the deps, kept so callers written against the old backend still compile. */
 export type BackendDeps = ProxyRegistryDeps;
 
-interface Found {
-  manifest: RemoteManifest;
-  outcome: Outcome;
-  warning?: string;
-}
-
 export class ProxyRegistry implements Registry {
   readonly kind = "proxy" as const;
   readonly name: string;
@@ -69,21 +60,21 @@ export class ProxyRegistry implements Registry {
   readonly #now: () => number;
   /** Manifest GETs upstream in flight, by repository@reference. */
   readonly #manifestFlights = new SingleFlight<RemoteManifest>();
-  /** Upstream checks of stale tags in flight, by repository:tag (this object is one registry). */
-  readonly #revalidations = new SingleFlight<Found>();
   readonly #prefetch: PrefetchPlanner | undefined;
   readonly #links: RepoLinks;
-  readonly #replicaTags: ReplicaTags | undefined;
-  /** Manifests on their way into the (shared) store: a tag is shared only once its manifest is there. */
-  readonly #storing = new Map<string, Promise<void>>();
+  readonly #tags: ProxyTags;
+
   /**
    * A digest that answers for `repository:tag` instead of upstream (the managed mirror's
    * serveUpstreamName: pins and rollbacks reach clients pulling the upstream name). Must be cheap:
    * it runs on every pull of a tag.
    */
-  tagOverride:
-    | ((repository: string, tag: string) => { digest: string; mediaType: string } | undefined)
-    | undefined;
+  get tagOverride(): TagOverride | undefined {
+    return this.#tags.override;
+  }
+  set tagOverride(fn: TagOverride | undefined) {
+    this.#tags.override = fn;
+  }
 
   constructor(deps: ProxyRegistryDeps) {
     this.#d = deps;
@@ -93,7 +84,21 @@ export class ProxyRegistry implements Registry {
     this.policy = new TagPolicy(deps.config);
     this.#now = deps.now ?? Date.now;
     const cache = deps.cache;
-    this.#replicaTags = deps.sharedTags && new ReplicaTags(deps.name, deps.sharedTags, cache.db, deps.log);
+    this.#tags = new ProxyTags({
+      name: deps.name,
+      db: cache.db,
+      remote: this.remote,
+      policy: this.policy,
+      rateLimits: deps.rateLimits,
+      rateLimitReserve: deps.rateLimitReserve,
+      log: deps.log,
+      sharedTags: deps.sharedTags,
+      now: this.#now,
+      isOffline: () => this.offline,
+      loadManifest: (d, typeHint) => this.#loadManifest(d, typeHint),
+      fetchManifest: (repository, reference, expected) =>
+        this.#fetchManifest(repository, reference, expected),
+    });
     this.#links = new RepoLinks(cache.db, this.#now);
     this.#prefetch =
       deps.prefetch &&
@@ -120,7 +125,7 @@ export class ProxyRegistry implements Registry {
     const { manifest, outcome, warning } =
       ref.kind === "digest"
         ? await this.#manifestByDigest(repository, ref.digest)
-        : await this.#manifestByTag(repository, ref.tag);
+        : await this.#tags.manifest(repository, ref.tag);
     if (!acceptsManifest(opts.accept, manifest.mediaType)) {
       throw new WharfError(
         "MANIFEST_UNKNOWN",
@@ -159,107 +164,6 @@ export class ProxyRegistry implements Registry {
     return { manifest: await result, outcome: joined ? "coalesced" : "miss" };
   }
 
-  async #manifestByTag(repository: string, tag: string): Promise<Found> {
-    const override = this.tagOverride?.(repository, tag);
-    if (override) {
-      const m = await this.#loadManifest(parseDigest(override.digest), override.mediaType);
-      if (m) return { manifest: m, outcome: "hit" };
-    }
-    let rec = this.#d.cache.db.getTag(this.name, repository, tag);
-    let local = rec ? await this.#loadManifest(parseDigest(rec.digest), rec.mediaType) : undefined;
-    if (
-      this.#replicaTags &&
-      !this.offline &&
-      !(rec && local && this.policy.isFresh(repository, rec.checkedAt, this.#now()))
-    ) {
-      // missing or stale here: another replica may have asked upstream since
-      const shared = await this.#replicaTags.newer(repository, tag, local && rec);
-      const m = shared && (await this.#loadManifest(parseDigest(shared.digest), shared.mediaType));
-      if (shared && m) {
-        this.#replicaTags.adopt(shared);
-        rec = shared;
-        local = m;
-      }
-    }
-    if (rec && local) {
-      if (this.offline || this.policy.isFresh(repository, rec.checkedAt, this.#now()))
-        return { manifest: local, outcome: "hit" };
-      if (this.#d.rateLimits.isLow(this.name, this.remote.account, this.#d.rateLimitReserve)) {
-        return {
-          manifest: local,
-          outcome: "stale",
-          warning: "served from cache: upstream pull allowance is nearly spent",
-        };
-      }
-      // One upstream HEAD for every request that finds the tag stale while it runs: with tagTtl 0
-      // a storm of pulls of one tag would otherwise send a storm of HEADs (and sqlite writes).
-      return this.#revalidations.run(`${repository}:${tag}`, () =>
-        this.#revalidate(repository, tag, rec.digest, local),
-      ).result;
-    }
-    if (this.offline) throw new WharfError("MANIFEST_UNKNOWN", `tag not cached and ${this.name} is offline`);
-    // An uncached tag is fetched with GET even when the client sent HEAD: clients follow a HEAD
-    // with a GET by digest, which is then a hit, so upstream counts one pull either way, and the
-    // tag is recorded for the next client.
-    const { result, joined } = this.#fetchManifest(repository, tag, undefined);
-    const manifest = await result;
-    await this.#recordTag(repository, tag, manifest);
-    return { manifest, outcome: joined ? "coalesced" : "miss" };
-  }
-
-  /** Asks upstream whether a stale tag still points at `cached`; falls back to it in an outage. */
-  async #revalidate(repository: string, tag: string, cached: string, local: RemoteManifest): Promise<Found> {
-    const db = this.#d.cache.db;
-    try {
-      const current = await this.remote.headManifest(repository, tag);
-      if (current === cached) {
-        const now = this.#now();
-        db.markTagChecked(this.name, repository, tag, now);
-        await this.#replicaTags?.checked(repository, tag, cached, now);
-        return { manifest: local, outcome: "revalidated" };
-      }
-      const manifest = await this.#fetchManifest(
-        repository,
-        current ?? tag,
-        current ? parseDigest(current) : undefined,
-      ).result;
-      await this.#recordTag(repository, tag, manifest);
-      return { manifest, outcome: "miss" };
-    } catch (e) {
-      if (e instanceof WharfError && (e.code === "MANIFEST_UNKNOWN" || e.code === "NAME_UNKNOWN")) {
-        db.deleteTag(this.name, repository, tag);
-        await this.#replicaTags?.forget(repository, tag);
-        throw e;
-      }
-      if (!isOutage(e)) throw e;
-      this.#d.log.warn(
-        { registry: this.name, repository, tag, err: (e as Error).message },
-        "upstream failed; serving cached tag",
-      );
-      return { manifest: local, outcome: "stale", warning: `served from cache: ${(e as Error).message}` };
-    }
-  }
-
-  async #recordTag(repository: string, tag: string, m: RemoteManifest): Promise<void> {
-    const now = this.#now();
-    const rec = {
-      registry: this.name,
-      repository,
-      tag,
-      digest: m.digest,
-      mediaType: m.mediaType,
-      size: m.body.length,
-      fetchedAt: now,
-      checkedAt: now,
-    };
-    this.#d.cache.db.putTag(rec);
-    const replicas = this.#replicaTags;
-    if (!replicas) return;
-    const stored = this.#storing.get(m.digest);
-    if (stored) void stored.then(() => replicas.share(rec));
-    else await replicas.share(rec);
-  }
-
   async #loadManifest(d: Digest, typeHint?: string): Promise<RemoteManifest | undefined> {
     const m = await this.#d.cache.readManifest(d);
     if (!m) return undefined;
@@ -280,10 +184,7 @@ export class ProxyRegistry implements Registry {
       const m = await this.remote.getManifest(repository, reference, expected);
       this.upstream.health.fetched(m.body.length);
       const stored = this.#d.cache.putManifestSoon(parseDigest(m.digest), m.body, m.mediaType);
-      if (this.#replicaTags) {
-        this.#storing.set(m.digest, stored);
-        void stored.then(() => this.#storing.delete(m.digest));
-      }
+      this.#tags.storing(m.digest, stored);
       if (!this.offline) this.#prefetch?.manifestFetched(repository, m.mediaType, m.body);
       return m;
     });
