@@ -3,12 +3,14 @@
 // per entry its runs, and a generation number every change bumps so a server notices changes made
 // by the CLI beside it (tag-overrides.ts polls it). A tag's `current` is the hosted registry's own
 // tag, read from the same database; a change commits in one transaction with the hosted records.
+
 import type { SQLInputValue } from "node:sqlite";
 import type { MetadataDb } from "../cache/metadata-db.ts";
 import { PreparedStatements } from "../cache/prepared-statements.ts";
 import type { HostedMeta } from "../registry/hosted/hosted-meta.ts";
 import { SqliteHostedIndex } from "../registry/hosted/sqlite-hosted-index.ts";
 import type { RepoName } from "./mirror-entries.ts";
+import { historyOf, runOf, tagOf, tagValues } from "./mirror-rows.ts";
 import type {
   HistoryRecord,
   MirrorLease,
@@ -94,11 +96,11 @@ export class SqliteMirrorStore implements MirrorStore {
 
   async run(entry: string): Promise<RunRecord | undefined> {
     const r = this.#sql.get("SELECT * FROM mirror_runs WHERE entry = ?").get(entry) as Row | undefined;
-    return r && toRun(r);
+    return r && runOf(r);
   }
 
   async runs(): Promise<RunRecord[]> {
-    return (this.#sql.get("SELECT * FROM mirror_runs ORDER BY entry").all() as Row[]).map(toRun);
+    return (this.#sql.get("SELECT * FROM mirror_runs ORDER BY entry").all() as Row[]).map(runOf);
   }
 
   async runStarted(entry: string, now: number): Promise<void> {
@@ -151,12 +153,7 @@ export class SqliteMirrorStore implements MirrorStore {
        WHERE target_registry = ? AND target_repository = ? AND tag = ? ORDER BY replaced_at DESC, history_tag DESC`,
       )
       .all(target.registry, target.repository, tag) as Row[];
-    return rows.map((r) => ({
-      historyTag: String(r.history_tag),
-      digest: String(r.digest),
-      replacedAt: Number(r.replaced_at),
-      reason: String(r.reason),
-    }));
+    return rows.map(historyOf);
   }
 
   #putTag(r: MirrorTagRecord): void {
@@ -166,21 +163,7 @@ export class SqliteMirrorStore implements MirrorStore {
        source_repository, source_digest, upstream_digest, pinned_digest, pinned_at, synced_at, checked_at,
        size, platforms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(
-        r.target.registry,
-        r.target.repository,
-        r.tag,
-        r.source.registry,
-        r.source.repository,
-        r.sourceDigest,
-        r.upstreamDigest,
-        r.pinnedDigest,
-        r.pinnedAt,
-        r.syncedAt,
-        r.checkedAt,
-        r.size,
-        JSON.stringify(r.platforms),
-      );
+      .run(...tagValues(r));
     // `current` is the hosted tag itself (usually written by the caller's `local` already)
     if (r.current)
       this.#meta.putTag(r.target.registry, r.target.repository, r.tag, r.current.digest, r.current.mediaType);
@@ -213,41 +196,11 @@ export class SqliteMirrorStore implements MirrorStore {
   }
 
   #toTag(r: Row): MirrorTagRecord {
-    const target = { registry: String(r.target_registry), repository: String(r.target_repository) };
-    const tag = String(r.tag);
-    return {
-      target,
-      tag,
-      source: { registry: String(r.source_registry), repository: String(r.source_repository) },
-      sourceDigest: str(r.source_digest),
-      upstreamDigest: str(r.upstream_digest),
-      pinnedDigest: str(r.pinned_digest),
-      pinnedAt: num(r.pinned_at),
-      syncedAt: num(r.synced_at),
-      checkedAt: num(r.checked_at),
-      size: num(r.size),
+    const registry = String(r.target_registry);
+    const repository = String(r.target_repository);
+    return tagOf(r, {
       platforms: r.platforms ? (JSON.parse(String(r.platforms)) as string[]) : [],
-      current: this.#meta.getTag(target.registry, target.repository, tag) ?? null,
-    };
+      current: this.#meta.getTag(registry, repository, String(r.tag)) ?? null,
+    });
   }
-}
-
-function str(v: SQLInputValue | undefined): string | null {
-  return v === null || v === undefined ? null : String(v);
-}
-
-function num(v: SQLInputValue | undefined): number | null {
-  return v === null || v === undefined ? null : Number(v);
-}
-
-function toRun(r: Row): RunRecord {
-  return {
-    entry: String(r.entry),
-    lastStart: num(r.last_start),
-    lastEnd: num(r.last_end),
-    lastSuccess: num(r.last_success),
-    lastError: str(r.last_error),
-    changesTotal: Number(r.changes_total ?? 0),
-    failuresTotal: Number(r.failures_total ?? 0),
-  };
 }

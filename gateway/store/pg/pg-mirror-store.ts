@@ -7,6 +7,7 @@
 import type pg from "pg";
 import type { MetadataDb } from "../../cache/metadata-db.ts";
 import type { RepoName } from "../../mirror/mirror-entries.ts";
+import { historyOf, runOf, tagOf, tagValues } from "../../mirror/mirror-rows.ts";
 import type {
   HistoryRecord,
   MirrorLease,
@@ -135,11 +136,11 @@ export class PgMirrorStore implements MirrorStore {
 
   async run(entry: string): Promise<RunRecord | undefined> {
     const r = await this.#pool.query("SELECT * FROM mirror_runs WHERE entry = $1", [entry]);
-    return r.rows[0] && toRun(r.rows[0]);
+    return r.rows[0] && runOf(r.rows[0]);
   }
 
   async runs(): Promise<RunRecord[]> {
-    return (await this.#pool.query("SELECT * FROM mirror_runs ORDER BY entry")).rows.map(toRun);
+    return (await this.#pool.query("SELECT * FROM mirror_runs ORDER BY entry")).rows.map(runOf);
   }
 
   async runStarted(entry: string, now: number): Promise<void> {
@@ -195,12 +196,7 @@ async function history(q: Queryable, target: RepoName, tag: string): Promise<His
      ORDER BY replaced_at DESC, history_tag DESC`,
     [target.registry, target.repository, tag],
   );
-  return r.rows.map((x: Row) => ({
-    historyTag: String(x.history_tag),
-    digest: String(x.digest),
-    replacedAt: Number(x.replaced_at),
-    reason: String(x.reason),
-  }));
+  return r.rows.map(historyOf);
 }
 
 async function putTag(q: Queryable, r: MirrorTagRecord): Promise<void> {
@@ -213,57 +209,16 @@ async function putTag(q: Queryable, r: MirrorTagRecord): Promise<void> {
        synced_at = EXCLUDED.synced_at, checked_at = EXCLUDED.checked_at, size = EXCLUDED.size,
        platforms = EXCLUDED.platforms, current_digest = EXCLUDED.current_digest,
        current_media_type = EXCLUDED.current_media_type`,
-    [
-      r.target.registry,
-      r.target.repository,
-      r.tag,
-      r.source.registry,
-      r.source.repository,
-      r.sourceDigest,
-      r.upstreamDigest,
-      r.pinnedDigest,
-      r.pinnedAt,
-      r.syncedAt,
-      r.checkedAt,
-      r.size,
-      JSON.stringify(r.platforms),
-      r.current?.digest ?? null,
-      r.current?.mediaType ?? null,
-    ],
+    [...tagValues(r), r.current?.digest ?? null, r.current?.mediaType ?? null],
   );
 }
 
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
-
 function toTag(r: Row): MirrorTagRecord {
-  return {
-    target: { registry: String(r.target_registry), repository: String(r.target_repository) },
-    tag: String(r.tag),
-    source: { registry: String(r.source_registry), repository: String(r.source_repository) },
-    sourceDigest: str(r.source_digest),
-    upstreamDigest: str(r.upstream_digest),
-    pinnedDigest: str(r.pinned_digest),
-    pinnedAt: num(r.pinned_at),
-    syncedAt: num(r.synced_at),
-    checkedAt: num(r.checked_at),
-    size: num(r.size),
+  return tagOf(r, {
     platforms: Array.isArray(r.platforms) ? r.platforms.map(String) : [],
     current:
       r.current_digest === null || r.current_digest === undefined
         ? null
         : { digest: String(r.current_digest), mediaType: String(r.current_media_type ?? "") },
-  };
-}
-
-function toRun(r: Row): RunRecord {
-  return {
-    entry: String(r.entry),
-    lastStart: num(r.last_start),
-    lastEnd: num(r.last_end),
-    lastSuccess: num(r.last_success),
-    lastError: str(r.last_error),
-    changesTotal: Number(r.changes_total ?? 0),
-    failuresTotal: Number(r.failures_total ?? 0),
-  };
+  });
 }
