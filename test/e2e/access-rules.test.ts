@@ -1,18 +1,9 @@
-// Issue 16, "Done when" 3 and 4, with real programs against a running wharf (DNS interception, the
-// TLS gateway) and its CLI beside it: a robot token with pull on ghcr.io/acme/* pulls there and
-// nowhere else, and a revocation holds for the next request; a source-network rule admits one
-// namespace and refuses another; with `access: upstream`, a user whose upstream access is removed
-// is refused within access.upstreamDecisionTtl, and an upstream outage lets in only the clients
-// allowed before. No password or token appears in wharf's logs, /metrics, /api/status or an
-// error body.
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type InterceptionWorld, startInterceptionWorld } from "../support/interception-topology.ts";
-import { runCommand } from "../support/run-command.ts";
 import { leakedSecrets } from "../support/secret-scan.ts";
 import { runSkopeo } from "../support/skopeo.ts";
 import type { TokenGrants } from "../support/token-server.ts";
-import { REPO_ROOT } from "../support/wharf-process.ts";
+import { runWharfCli } from "../support/wharf-process.ts";
 
 const GITLAB = "registry.gitlab.com";
 const CAROL = { user: "carol", password: "carol-Secret-31415" };
@@ -72,14 +63,7 @@ afterAll(async () => {
 
 /** `wharf token …` against the running server's configuration file. */
 async function wharfCli(args: string[]) {
-  const node = join(REPO_ROOT, "node_modules", ".bin", "node");
-  return runCommand(
-    [node, join(REPO_ROOT, "bin", "wharf.mjs"), ...args, "--config", join(w.wharf.dir, "wharf.yml")],
-    {
-      cwd: REPO_ROOT,
-      allowFailure: true,
-    },
-  );
+  return runWharfCli(w.wharf, args);
 }
 
 async function inspect(ns: string, ref: string, creds?: string) {

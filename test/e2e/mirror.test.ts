@@ -18,7 +18,7 @@ import { startTamperProxy, type TamperProxy } from "../support/tamper-proxy.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { makeTestCa, type TestCa } from "../support/test-ca.ts";
 import { startUpstreamRegistry, type UpstreamRegistry } from "../support/upstream-registry.ts";
-import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
+import { runWharfCli, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
 const RANDOM_IMAGES = fileURLToPath(new URL("../support/random-images.sh", import.meta.url));
 const CHROMIUM = "/usr/bin/chromium";
@@ -37,12 +37,7 @@ let layout: string;
 const rel: string[] = [];
 
 async function cli(...args: string[]) {
-  const node = join(REPO_ROOT, "node_modules", ".bin", "node");
-  const r = await runCommand(
-    [node, join(REPO_ROOT, "bin", "wharf.mjs"), "mirror", ...args, "--config", join(wharf.dir, "wharf.yml")],
-    { allowFailure: true, cwd: REPO_ROOT, timeoutMs: 60_000 },
-  );
-  return r;
+  return runWharfCli(wharf, ["mirror", ...args]);
 }
 
 async function sync(...args: string[]): Promise<{ code: number | null; tags: TagReport[]; ok: boolean }> {

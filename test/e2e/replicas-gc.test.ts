@@ -18,10 +18,9 @@ import { makeTestImage, OciPushClient, sha256 } from "../support/oci-push-client
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
 import { createReplicaSet, type ReplicaSet, replicaEnv, replicaStorage } from "../support/replica-set.ts";
-import { runCommand } from "../support/run-command.ts";
 import { runSkopeo } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
-import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
+import { runWharfCli, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
 let ceph: Ceph;
 let pg: Postgres;
@@ -59,26 +58,7 @@ afterAll(async () => {
 const client = (w: WharfProcess) => new OciPushClient({ base: `${w.httpUrl}/v2/${HOSTED}`, creds: CREDS });
 
 function gc(w: WharfProcess, ...args: string[]) {
-  return runCommand(
-    [
-      join(REPO_ROOT, "node_modules", ".bin", "node"),
-      join(REPO_ROOT, "bin", "wharf.mjs"),
-      "gc",
-      ...args,
-      "--config",
-      join(w.dir, "wharf.yml"),
-    ],
-    {
-      env: {
-        ...process.env,
-        S3_ACCESS: ceph.accessKey,
-        S3_SECRET: ceph.secretKey,
-        WHARF_DB: set.databaseUrl,
-      },
-      allowFailure: true,
-      timeoutMs: 120_000,
-    },
-  );
+  return runWharfCli(w, ["gc", ...args], { env: replicaEnv(ceph, set.databaseUrl), timeoutMs: 120_000 });
 }
 
 async function inBucket(digest: string): Promise<boolean> {

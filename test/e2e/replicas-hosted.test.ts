@@ -22,12 +22,11 @@ import { assertConformanceSuite, runConformance } from "../support/oci-conforman
 import { makeTestImage, OciPushClient, sha256 } from "../support/oci-push-client.ts";
 import { loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
-import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
-import { runCommand } from "../support/run-command.ts";
+import { createReplicaSet, type ReplicaSet, replicaEnv } from "../support/replica-set.ts";
 import { runSkopeo, verifiedBlobDigests } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import type { WharfProcess } from "../support/wharf-process.ts";
-import { REPO_ROOT } from "../support/wharf-process.ts";
+import { runWharfCli } from "../support/wharf-process.ts";
 
 const MiB = 1024 * 1024;
 let ceph: Ceph;
@@ -157,25 +156,7 @@ function getAs(
 
 /** `wharf <args> --config <w's file>`: the CLI beside replica `w`. */
 function wharfCli(w: WharfProcess, ...args: string[]) {
-  return runCommand(
-    [
-      join(REPO_ROOT, "node_modules", ".bin", "node"),
-      join(REPO_ROOT, "bin", "wharf.mjs"),
-      ...args,
-      "--config",
-      join(w.dir, "wharf.yml"),
-    ],
-    {
-      env: {
-        ...process.env,
-        S3_ACCESS: ceph.accessKey,
-        S3_SECRET: ceph.secretKey,
-        WHARF_DB: set.databaseUrl,
-      },
-      allowFailure: true,
-      timeoutMs: 60_000,
-    },
-  );
+  return runWharfCli(w, args, { env: replicaEnv(ceph, set.databaseUrl) });
 }
 
 describe("hosted registry across three replicas on Ceph and PostgreSQL", () => {

@@ -22,10 +22,9 @@ import {
   startLoopbackInternet,
 } from "../support/loopback-internet.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
-import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
-import { runCommand } from "../support/run-command.ts";
+import { createReplicaSet, type ReplicaSet, replicaEnv } from "../support/replica-set.ts";
 import { pushLayout, runSkopeo } from "../support/skopeo.ts";
-import { REPO_ROOT, type WharfProcess } from "../support/wharf-process.ts";
+import { runWharfCli, type WharfProcess } from "../support/wharf-process.ts";
 
 const TARGET = "registry.internal/library/alpine";
 
@@ -39,16 +38,10 @@ const sha256 = (s: string) => `sha256:${createHash("sha256").update(s).digest("h
 
 /** `wharf mirror …` beside replica `w`, with its config and the set's storage secrets. */
 async function cli(w: WharfProcess, ...args: string[]) {
-  const node = join(REPO_ROOT, "node_modules", ".bin", "node");
-  const r = await runCommand(
-    [node, join(REPO_ROOT, "bin", "wharf.mjs"), "mirror", ...args, "--config", join(w.dir, "wharf.yml")],
-    {
-      allowFailure: true,
-      cwd: REPO_ROOT,
-      timeoutMs: 120_000,
-      env: { S3_ACCESS: ceph.accessKey, S3_SECRET: ceph.secretKey, WHARF_DB: set.databaseUrl },
-    },
-  );
+  const r = await runWharfCli(w, ["mirror", ...args], {
+    env: replicaEnv(ceph, set.databaseUrl),
+    timeoutMs: 120_000,
+  });
   if (r.code !== 0)
     throw new Error(`wharf mirror ${args.join(" ")}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;

@@ -27,7 +27,7 @@ import { runCommand } from "../support/run-command.ts";
 import { runSkopeo, verifiedBlobDigests } from "../support/skopeo.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { fetchDigest } from "../support/wharf-client.ts";
-import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
+import { REPO_ROOT, runWharfCli, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
 const PREFIX = "wharf/";
 let ceph: Ceph;
@@ -160,22 +160,7 @@ describe("storage.kind s3 on Ceph RGW", () => {
       expect(local.some((f) => f.endsWith(d.slice(7)))).toBe(true);
 
     // `wharf cache verify` over the bucket: clean, then one object overwritten with wrong bytes
-    const configFile = join(two.w.dir, "wharf.yml");
-    const cli = (args: string[]) =>
-      runCommand(
-        [
-          join(REPO_ROOT, "node_modules", ".bin", "node"),
-          join(REPO_ROOT, "bin", "wharf.mjs"),
-          ...args,
-          "--config",
-          configFile,
-        ],
-        {
-          allowFailure: true,
-          env: s3Env(),
-          timeoutMs: 60_000,
-        },
-      );
+    const cli = (args: string[]) => runWharfCli(two.w, args, { env: s3Env() });
     const clean = await cli(["cache", "verify"]);
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.stdout).toContain(`verified ${imageBlobs.length} blob(s) in the shared store`);

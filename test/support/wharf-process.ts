@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { type ExitInfo, spawnOwned, tailFile } from "./owned-process.ts";
+import { type RunResult, runCommand } from "./run-command.ts";
 import { createSandbox } from "./sandbox.ts";
 import { makeTempDir } from "./temp-dir.ts";
 import { waitForHttp } from "./wait-http.ts";
@@ -112,4 +113,25 @@ export async function startWharf(o: StartWharfOptions): Promise<WharfProcess> {
     throw e;
   }
   return { httpUrl, config, dir, pid: proc.pid, logs, stop, kill: (s) => proc.kill(s), exited: proc.exited };
+}
+
+/**
+ * `wharf <args> --config <w's configuration file>`: the CLI beside a running wharf, from the repo
+ * root; the exit code is the caller's to check. `env` is added to this process's environment.
+ */
+export function runWharfCli(
+  w: Pick<WharfProcess, "dir">,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const node = join(REPO_ROOT, "node_modules", ".bin", "node");
+  return runCommand(
+    [node, join(REPO_ROOT, "bin", "wharf.mjs"), ...args, "--config", join(w.dir, "wharf.yml")],
+    {
+      cwd: REPO_ROOT,
+      allowFailure: true,
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      ...(opts.env && { env: opts.env }),
+    },
+  );
 }
