@@ -1,14 +1,15 @@
-// The compose deployments, checked without a Docker engine: alias lists against compose/wharf.yml, the
-// shipped configs through wharf's own loader, and every compose file through a real compose
-// implementation (Debian's docker-compose). docker-compose runs in an empty network namespace with
-// DOCKER_HOST pointing at nothing, so `config` can reach neither a network nor a daemon.
-import { spawnSync } from "node:child_process";
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../gateway/config/load-config.ts";
+import {
+  dockerCompose as composeCli,
+  ensureDockerCompose,
+  run,
+  userCopy,
+} from "./compose-cli.test-support.ts";
 import { ALIAS_FILES, aliasesIn, COMPOSE_DIR, interceptedNames, loadNamesConfig } from "./sync-aliases.ts";
 
 const REPO = path.dirname(COMPOSE_DIR);
@@ -30,12 +31,6 @@ type ComposeDoc = {
 const text = (rel: string) => readFile(path.join(COMPOSE_DIR, rel), "utf8");
 const compose = async (rel: string) => parse(await text(rel), { version: "1.1" }) as ComposeDoc;
 const secretNames = (s: Service) => (s.secrets ?? []).map((x) => (typeof x === "string" ? x : x.source));
-
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 110_000, ...opts });
-  const stdout = r.stdout ?? "";
-  return { status: r.status, stdout, out: `${stdout}${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
-}
 
 let tmp: string;
 beforeAll(async () => {
@@ -176,48 +171,13 @@ describe("compose files agree with the config", () => {
 });
 
 describe("docker-compose config (Debian's compose implementation)", () => {
-  beforeAll(() => {
-    if (run("docker-compose", ["version"]).status === 0) return;
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    run("apt-get", ["-q", "update"], { env });
-    const r = run("apt-get", ["-q", "-y", "-o", "DPkg::Lock::Timeout=120", "install", "docker-compose"], {
-      env,
-    });
-    const check = run("docker-compose", ["version"]);
-    if (check.status !== 0)
-      throw new Error(`docker-compose is missing and apt-get could not install it:\n${r.out}`);
-  });
+  beforeAll(ensureDockerCompose);
 
   // A copy with every declared secret file and .env present, as a user would have it.
-  async function prepare(name: string): Promise<string> {
-    const root = path.join(tmp, name);
-    await rm(root, { recursive: true, force: true });
-    await cp(COMPOSE_DIR, path.join(root, "compose"), { recursive: true });
-    await cp(path.join(REPO, "Dockerfile"), path.join(root, "Dockerfile"));
-    for (const file of COMPOSE_FILES) {
-      const dir = path.join(root, "compose", path.dirname(file));
-      for (const s of Object.values((await compose(file)).secrets ?? {})) {
-        await mkdir(path.dirname(path.join(dir, s.file)), { recursive: true });
-        await writeFile(path.join(dir, s.file), "dummy\n");
-      }
-      const example = await readFile(path.join(dir, ".env.example"), "utf8").catch(() => undefined);
-      if (example !== undefined) await writeFile(path.join(dir, ".env"), example);
-    }
-    return root;
-  }
+  const prepare = async (name: string) => path.dirname(await userCopy(path.join(tmp, name), COMPOSE_FILES));
 
-  function dockerCompose(cwd: string, file: string, args: string[]) {
-    const env = {
-      PATH: process.env.PATH,
-      HOME: tmp,
-      DOCKER_CONFIG: path.join(tmp, "docker-config"),
-      DOCKER_HOST: `unix://${path.join(tmp, "no-docker.sock")}`,
-      METRICS_SOCKET_FILE: `http+unix://${path.join(tmp, "no-metrics.sock")}`,
-    };
-    const r = run("unshare", ["--net", "docker-compose", "-f", path.basename(file), ...args], { cwd, env });
-    if (/unshare: /.test(r.out)) throw new Error(`cannot run docker-compose in a private netns:\n${r.out}`);
-    return r;
-  }
+  const dockerCompose = (cwd: string, file: string, args: string[]) =>
+    composeCli(tmp, cwd, path.basename(file), args);
 
   it.each(COMPOSE_FILES)("%s is valid and resolves to the expected aliases", async (file) => {
     const root = await prepare(`valid-${path.dirname(file)}`);

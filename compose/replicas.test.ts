@@ -1,13 +1,10 @@
-// The replica deployments (compose/replicas/), checked without a Docker engine: the config through
-// wharf's own loader and against ../wharf.yml, and both files through Debian's docker-compose 1.29
-// (`config`, in an empty network namespace with DOCKER_HOST pointing at nothing).
-import { spawnSync } from "node:child_process";
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { loadConfig } from "../gateway/config/load-config.ts";
+import { dockerCompose, ensureDockerCompose, userCopy } from "./compose-cli.test-support.ts";
 import { COMPOSE_DIR, interceptedNames, loadNamesConfig } from "./sync-aliases.ts";
 
 type Service = {
@@ -27,15 +24,6 @@ const aliasesOf = (s: Service | undefined) =>
   (s?.networks as Record<string, { aliases?: string[] } | null> | undefined)?.builders?.aliases;
 const networksOf = (s: Service | undefined) =>
   Array.isArray(s?.networks) ? s.networks : Object.keys(s?.networks ?? {});
-
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 110_000, ...opts });
-  return {
-    status: r.status,
-    stdout: r.stdout ?? "",
-    out: `${r.stdout ?? ""}${r.stderr ?? ""}${r.error ?? ""}`,
-  };
-}
 
 let tmp: string;
 beforeAll(async () => {
@@ -80,43 +68,14 @@ describe("replicas/wharf.yml", () => {
 });
 
 describe("docker-compose config (Debian's compose implementation)", () => {
-  beforeAll(() => {
-    if (run("docker-compose", ["version"]).status === 0) return;
-    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
-    run("apt-get", ["-q", "update"], { env });
-    const r = run("apt-get", ["-q", "-y", "-o", "DPkg::Lock::Timeout=120", "install", "docker-compose"], {
-      env,
-    });
-    if (run("docker-compose", ["version"]).status !== 0)
-      throw new Error(`docker-compose is missing and apt-get could not install it:\n${r.out}`);
-  });
+  beforeAll(ensureDockerCompose);
 
   /** A copy of the repository's compose folder with every declared secret file present. */
-  async function prepare(file: string): Promise<string> {
-    const root = path.join(tmp, file);
-    await rm(root, { recursive: true, force: true });
-    await cp(COMPOSE_DIR, path.join(root, "compose"), { recursive: true });
-    await cp(path.join(COMPOSE_DIR, "..", "Dockerfile"), path.join(root, "Dockerfile"));
-    const dir = path.join(root, "compose", "replicas");
-    const doc = parse(await text(file)) as ComposeDoc;
-    for (const s of Object.values(doc.secrets ?? {})) {
-      await mkdir(path.dirname(path.join(dir, s.file)), { recursive: true });
-      await writeFile(path.join(dir, s.file), "dummy\n");
-    }
-    return dir;
-  }
+  const prepare = async (file: string) =>
+    path.join(await userCopy(path.join(tmp, file), [`replicas/${file}`]), "replicas");
 
-  function config(cwd: string, file: string, args: string[]) {
-    const env = {
-      PATH: process.env.PATH,
-      HOME: tmp,
-      DOCKER_CONFIG: path.join(tmp, "docker-config"),
-      DOCKER_HOST: `unix://${path.join(tmp, "no-docker.sock")}`,
-    };
-    const r = run("unshare", ["--net", "docker-compose", "-f", file, "config", ...args], { cwd, env });
-    if (/unshare: /.test(r.out)) throw new Error(`cannot run docker-compose in a private netns:\n${r.out}`);
-    return r;
-  }
+  const config = (cwd: string, file: string, args: string[]) =>
+    dockerCompose(tmp, cwd, file, ["config", ...args]);
 
   const names = () => interceptedNames(loadNamesConfig(path.join(COMPOSE_DIR, "wharf.yml")));
 
