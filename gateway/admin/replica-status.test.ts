@@ -12,6 +12,7 @@ import { createReadiness } from "./readiness.ts";
 import type { ReplicaStatus } from "./replica-status.ts";
 import { SharedStoreHealth } from "./shared-store-health.ts";
 import type { StatusReport } from "./status-report.ts";
+import { emptyStatusSource } from "./status-source.test-support.ts";
 import type { StatusSource } from "./status-source.ts";
 
 let dataDir: string;
@@ -52,20 +53,7 @@ const replicas: ReplicaStatus = {
   ],
 };
 
-function source(over: Partial<StatusSource>): StatusSource {
-  return {
-    version: "9.9.9",
-    startedAt: 0,
-    registries: () => [],
-    cacheTotals: () => ({ bytes: 0, entries: 0, maxBytes: null }),
-    rateLimits: () => [],
-    fillsInFlight: () => 0,
-    ca: () => null,
-    listen: () => ({}),
-    clientCommands: () => [],
-    ...over,
-  };
-}
+const source = (over: Partial<StatusSource>) => emptyStatusSource({ version: "9.9.9", ...over });
 
 describe("shared store health", () => {
   it("records an answer, an error and a probe that hangs past the timeout", async () => {

@@ -1,14 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { requestEvent } from "./request-event.test-support.ts";
 import { buildStatusReport } from "./status-report.ts";
-import type { StatusSource } from "./status-source.ts";
+import { emptyStatusSource } from "./status-source.test-support.ts";
 import { WharfStats } from "./wharf-stats.ts";
 
 describe("status report", () => {
   it("shows a hosted registry by kind, without upstream or breaker", () => {
-    const source: StatusSource = {
-      version: "0.0.0-test",
-      startedAt: 0,
+    const source = emptyStatusSource({
       registries: () => [
         {
           name: "docker.io",
@@ -28,13 +26,7 @@ describe("status report", () => {
           lastError: null,
         },
       ],
-      cacheTotals: () => ({ bytes: 0, entries: 0, maxBytes: null }),
-      rateLimits: () => [],
-      fillsInFlight: () => 0,
-      ca: () => null,
-      listen: () => ({}),
-      clientCommands: () => [],
-    };
+    });
     const report = buildStatusReport(new WharfStats(), source, 1_000);
     expect(report.registries.map((r) => [r.name, r.kind, r.upstream?.url ?? null])).toEqual([
       ["docker.io", "proxy", "https://registry-1.docker.io"],
@@ -49,9 +41,7 @@ describe("status report", () => {
     stats.record(requestEvent({ kind: "manifest", outcome: "miss", bytes: 900 }));
     stats.record(requestEvent({ kind: "blob", outcome: "miss", bytes: 5000 }));
     stats.record(requestEvent({ kind: "blob", outcome: "hit", bytes: 5000 }));
-    const source: StatusSource = {
-      version: "0.0.0-test",
-      startedAt: 0,
+    const source = emptyStatusSource({
       registries: () => [
         {
           name: "docker.io",
@@ -70,13 +60,7 @@ describe("status report", () => {
           },
         },
       ],
-      cacheTotals: () => ({ bytes: 0, entries: 0, maxBytes: null }),
-      rateLimits: () => [],
-      fillsInFlight: () => 0,
-      ca: () => null,
-      listen: () => ({}),
-      clientCommands: () => [],
-    };
+    });
     const [hub] = buildStatusReport(stats, source, 1_000).registries;
     // manifests as read from upstream (both of them), blobs as sent on misses; nothing twice
     expect(hub?.bytesFetchedUpstream).toBe(6400);
