@@ -263,12 +263,14 @@ export class ContentCache {
     return body;
   }
 
-  async putManifest(d: Digest, body: Buffer, mediaType: string): Promise<void> {
+  /** `inShared`: the caller has already written the shared store (a hosted push in a replica set). */
+  async putManifest(d: Digest, body: Buffer, mediaType: string, inShared = false): Promise<void> {
     await this.store.writeVerified(d, body);
     this.db.putBlob(d.value, body.length, mediaType, this.#now());
     this.#forget(d.value);
     this.#remember(d.value, { body, mediaType });
     this.onStored?.(body.length);
+    if (inShared) return;
     // shared after local: a store that is down costs the other replicas a fetch, not this one a write
     await this.shared
       ?.writeVerified(d, body)
@@ -283,11 +285,11 @@ export class ContentCache {
    * the memory copy answers; after a crash the tag is simply fetched again. The promise settles
    * once the manifest is stored (in the shared store too), or storing failed; it never rejects.
    */
-  putManifestSoon(d: Digest, body: Buffer, mediaType: string): Promise<void> {
+  putManifestSoon(d: Digest, body: Buffer, mediaType: string, inShared = false): Promise<void> {
     this.#forget(d.value);
     this.#remember(d.value, { body, mediaType });
     // settles (never rejects) once stored, or once storing failed: what waits on it is best effort
-    return this.putManifest(d, body, mediaType).catch((e: Error) =>
+    return this.putManifest(d, body, mediaType, inShared).catch((e: Error) =>
       this.#log.warn({ digest: d.value, err: e.message }, "could not store manifest; serving it from memory"),
     );
   }

@@ -131,14 +131,14 @@ async function assertShared(deps: PushDeps, d: Digest): Promise<void> {
 
 /**
  * The bucket first (the other replicas serve from it), then this replica's memory and disk in the
- * background (putManifestSoon also writes the bucket again, best effort: a small manifest twice).
+ * background (without writing the bucket a second time).
  */
 async function storeShared(deps: PushDeps, digest: Digest, body: Buffer, mediaType: string): Promise<void> {
   const { cache } = deps;
   await cache.shared?.writeVerified(digest, body).catch((e: Error) => {
     throw unavailable(e);
   });
-  void cache.putManifestSoon(digest, body, mediaType);
+  void cache.putManifestSoon(digest, body, mediaType, true);
 }
 
 async function sharedSize(deps: PushDeps, d: Digest): Promise<number | undefined> {
