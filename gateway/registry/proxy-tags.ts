@@ -5,7 +5,7 @@
 // digest changed. ProxyRegistry owns one and lends it its manifest store and upstream fetches.
 
 import { WharfError } from "../../common/errors.ts";
-import type { MetadataDb } from "../cache/metadata-db.ts";
+import type { MetadataDb, TagRecord } from "../cache/metadata-db.ts";
 import type { RateLimits } from "../cache/rate-limits.ts";
 import { ReplicaTags } from "../cache/replica-tags.ts";
 import { SingleFlight } from "../cache/single-flight.ts";
@@ -60,6 +60,8 @@ export class ProxyTags {
   readonly #replicaTags: ReplicaTags | undefined;
   /** Manifests on their way into the (shared) store: a tag is shared only once its manifest is there. */
   readonly #storing = new Map<string, Promise<void>>();
+  /** Reads of the shared record in flight, by repository:tag: concurrent stale requests ask once. */
+  readonly #sharedReads = new SingleFlight<{ rec: TagRecord; local: RemoteManifest } | undefined>();
   /** Must be cheap: it runs on every pull of a tag. */
   override: TagOverride | undefined;
 
@@ -93,13 +95,16 @@ export class ProxyTags {
       !(rec && local && policy.isFresh(repository, rec.checkedAt, this.#now()))
     ) {
       // missing or stale here: another replica may have asked upstream since
-      const shared = await this.#replicaTags.newer(repository, tag, local && rec);
-      const m = shared && (await loadManifest(parseDigest(shared.digest), shared.mediaType));
-      if (shared && m) {
-        this.#replicaTags.adopt(shared);
-        rec = shared;
-        local = m;
-      }
+      const known = local && rec;
+      const replicas = this.#replicaTags;
+      const adopted = await this.#sharedReads.run(`${repository}:${tag}`, async () => {
+        const shared = await replicas.newer(repository, tag, known);
+        const m = shared && (await loadManifest(parseDigest(shared.digest), shared.mediaType));
+        if (!shared || !m) return undefined;
+        replicas.adopt(shared);
+        return { rec: shared, local: m };
+      }).result;
+      if (adopted) ({ rec, local } = adopted);
     }
     if (rec && local) {
       if (this.#d.isOffline() || policy.isFresh(repository, rec.checkedAt, this.#now()))
