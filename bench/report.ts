@@ -89,23 +89,31 @@ export function runSummary(info: RunInfo): string {
 }
 
 /**
- * Replaces the generated section of `file` for this mode (full and --quick runs keep one each),
- * or appends it; everything else in the file is kept.
+ * Replaces the text between `begin` and `end` in `file` (the markers included), or appends it;
+ * everything else in the file is kept. Each generated section of bench/results.md has its markers.
  */
-export async function writeResults(file: string, quick: boolean, section: string): Promise<void> {
-  const mode = quick ? "quick" : "full";
-  const begin = `<!-- bench:${mode}:begin (written by bench/run.ts) -->`;
-  const end = `<!-- bench:${mode}:end -->`;
+export async function replaceSection(file: string, begin: string, end: string, body: string): Promise<void> {
   let text = "";
   try {
     text = await readFile(file, "utf8");
   } catch {
     text = "# wharf benchmark results\n\n";
   }
-  const block = `${begin}\n${section.trim()}\n${end}`;
+  const block = `${begin}\n${body.trim()}\n${end}`;
   const a = text.indexOf(begin);
   const b = text.indexOf(end);
   if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
   else text = `${text.trimEnd()}\n\n${block}\n`;
   await writeFile(file, text);
+}
+
+/** Replaces the generated section of `file` for this mode (full and --quick runs keep one each). */
+export function writeResults(file: string, quick: boolean, section: string): Promise<void> {
+  const mode = quick ? "quick" : "full";
+  return replaceSection(
+    file,
+    `<!-- bench:${mode}:begin (written by bench/run.ts) -->`,
+    `<!-- bench:${mode}:end -->`,
+    section,
+  );
 }

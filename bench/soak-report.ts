@@ -1,6 +1,6 @@
 // The soak's output: a table over time, sparklines of RSS and open fds, the per-workload counts
 // and the verdict, as text for the terminal and as markdown for bench/results.md.
-import { readFile, writeFile } from "node:fs/promises";
+import { replaceSection } from "./report.ts";
 import type { Tallies } from "./soak-clients.ts";
 import type { Sample, Verdict } from "./soak-sampler.ts";
 
@@ -77,14 +77,11 @@ export function soakReport(o: {
 }
 
 /** Replaces the soak section of bench/results.md (between its markers), or appends it. */
-export async function writeSoakResults(file: string, body: string): Promise<void> {
-  const begin = "<!-- soak:begin (written by bench/soak.ts) -->";
-  const end = "<!-- soak:end -->";
-  let text = await readFile(file, "utf8");
-  const block = `${begin}\n## Soak (\`npm run soak\`)\n\n${body.trim()}\n${end}`;
-  const a = text.indexOf(begin);
-  const b = text.indexOf(end);
-  if (a >= 0 && b > a) text = text.slice(0, a) + block + text.slice(b + end.length);
-  else text = `${text.trimEnd()}\n\n${block}\n`;
-  await writeFile(file, text);
+export function writeSoakResults(file: string, body: string): Promise<void> {
+  return replaceSection(
+    file,
+    "<!-- soak:begin (written by bench/soak.ts) -->",
+    "<!-- soak:end -->",
+    `## Soak (\`npm run soak\`)\n\n${body.trim()}`,
+  );
 }

@@ -3,9 +3,12 @@
 //   digests, time to the last client, first byte of the clients;
 // - 8 clients on the cached layer: CPU seconds of the whole process tree per GiB served, peak RSS;
 // - h2load manifest GETs on a cached tag: requests/s and CPU seconds per 1,000 requests.
-// `node bench/workers-bench.ts [--quick] [--json file]`; bench/workers.test.ts runs --quick.
+// `node bench/workers-bench.ts [--quick] [--json file] [--write]`; bench/workers.test.ts runs
+// --quick. `--write` puts the table, with the run's date, machine and load, into bench/results.md.
 import { writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { loopbackIp } from "../test/support/ports.ts";
 import { runCommand } from "../test/support/run-command.ts";
@@ -18,6 +21,7 @@ import { benchImages, pushBenchImages } from "./bench-images.ts";
 import { ensureBenchTools } from "./bench-world.ts";
 import { MANIFEST_ACCEPT } from "./clients.ts";
 import { cpuMeter, rssBytes, sampleRss, treePids } from "./proc-tree.ts";
+import { replaceSection, runSummary } from "./report.ts";
 
 const HOST = "wharf.bench.test";
 const UPSTREAM = "upstream.bench.test";
@@ -205,9 +209,27 @@ export function workersTable(rows: WorkersRow[]): string {
 
 if (import.meta.main) {
   const { values } = parseArgs({
-    options: { quick: { type: "boolean", default: false }, json: { type: "string" } },
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "string" },
+      write: { type: "boolean", default: false },
+    },
   });
-  const rows = await measureWorkers({ quick: values.quick ?? false, workers: [1, 2] });
-  console.log(workersTable(rows));
+  const quick = values.quick ?? false;
+  const started = new Date();
+  const loadBefore = loadavg();
+  const t0 = performance.now();
+  const rows = await measureWorkers({ quick, workers: [1, 2] });
+  const table = workersTable(rows);
+  console.log(table);
   if (values.json) await writeFile(values.json, JSON.stringify(rows, null, 2));
+  if (values.write) {
+    const summary = runSummary({ quick, started, loadBefore, wallSeconds: (performance.now() - t0) / 1000 });
+    await replaceSection(
+      fileURLToPath(new URL("./results.md", import.meta.url)),
+      "<!-- bench:workers:begin (written by bench/workers-bench.ts --write) -->",
+      "<!-- bench:workers:end -->",
+      `${summary}\n\n${table}`,
+    );
+  }
 }
