@@ -79,7 +79,8 @@ async function curlDigest(ip: string, caFile: string, path: string) {
 async function h2loadGet(ip: string, path: string, seconds: number) {
   const sandbox = await createSandbox({ hosts: { [HOST]: ip } });
   try {
-    const argv = ["h2load", "-c", "16", "-m", "1", "-D", String(seconds), "-H", `accept: ${MANIFEST_ACCEPT}`];
+    // the load shape of figure 3 (8 connections × 8 streams), so CPU per request compares with 3e
+    const argv = ["h2load", "-c", "8", "-m", "8", "-D", String(seconds), "-H", `accept: ${MANIFEST_ACCEPT}`];
     const r = await runCommand(sandbox.wrap([...argv, `https://${HOST}${path}`]), {
       timeoutMs: (seconds + 30) * 1000,
     });
