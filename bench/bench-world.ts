@@ -62,6 +62,8 @@ export async function startBenchWorld(opts: {
   cpuProfileDir?: string;
   /** wharf with an `access` section of rules (issue 16): the hot path with rule checks. */
   accessRules?: boolean;
+  /** wharf's `workers` (the bench's default is 1: its RSS figures are one process's). */
+  wharfWorkers?: number;
   log: (line: string) => void;
 }): Promise<BenchWorld> {
   await ensureBenchTools(opts.log);
@@ -93,7 +95,13 @@ export async function startBenchWorld(opts: {
     const hosts = { [HOST_NAMES.direct]: ip.upstream };
     await pushBenchImages(images, HOST_NAMES.direct, { certDir: ca.certDir, hosts });
     opts.log(`images pushed to the upstream in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-    const ctx = { ca, upstream, cpuProfileDir: opts.cpuProfileDir, accessRules: opts.accessRules };
+    const ctx = {
+      ca,
+      upstream,
+      cpuProfileDir: opts.cpuProfileDir,
+      accessRules: opts.accessRules,
+      wharfWorkers: opts.wharfWorkers,
+    };
     const want = (n: ContenderName) => !opts.only || opts.only.includes(n) || n === "direct";
     const contenders: Contender[] = [];
     const add = (c: Contender) => {

@@ -43,6 +43,8 @@ export interface ContenderContext {
   cpuProfileDir?: string;
   /** wharf decides every request by access rules (three rules, the last one matching the bench). */
   accessRules?: boolean | undefined;
+  /** wharf's `workers`; 1 when not given. */
+  wharfWorkers?: number | undefined;
 }
 
 function registryPids(r: UpstreamRegistry): number[] {
@@ -100,6 +102,7 @@ export async function distributionContender(ctx: ContenderContext, ip: string): 
 export function wharfConfig(ctx: ContenderContext, ip: string): Record<string, unknown> {
   const host = HOST_NAMES.wharf;
   return {
+    workers: ctx.wharfWorkers ?? 1,
     listen: { http: `${ip}:5000`, https: `${ip}:443`, dns: null, admin: `${ip}:9090` },
     upstreamCaFile: ctx.ca.caCert,
     // the bench CA signs wharf's leaves too, so every contender is trusted through one CA

@@ -75,6 +75,8 @@ export interface RunInfo {
   started: Date;
   wallSeconds: number;
   loadBefore: number[];
+  /** wharf's `workers` in this run, when it is not 1. */
+  wharfWorkers?: number;
 }
 
 export function runSummary(info: RunInfo): string {
@@ -82,6 +84,7 @@ export function runSummary(info: RunInfo): string {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   return [
     `- mode: ${info.quick ? "`--quick`" : "full"}; wall time ${info.wallSeconds.toFixed(0)} s`,
+    `- wharf: \`workers: ${info.wharfWorkers ?? 1}\`${(info.wharfWorkers ?? 1) > 1 ? " (RSS figures are the primary and its workers together)" : " (one process)"}`,
     `- date: ${info.started.toISOString()}`,
     `- machine: ${cpu.length} cores (${cpu[0]?.model ?? "unknown"}), Node ${process.version}`,
     `- load average before / after: ${load(info.loadBefore)} / ${load(loadavg())}`,
@@ -107,9 +110,12 @@ export async function replaceSection(file: string, begin: string, end: string, b
   await writeFile(file, text);
 }
 
-/** Replaces the generated section of `file` for this mode (full and --quick runs keep one each). */
-export function writeResults(file: string, quick: boolean, section: string): Promise<void> {
-  const mode = quick ? "quick" : "full";
+/**
+ * Replaces the generated section of `file` for this mode (full and --quick runs keep one each, and
+ * one more each for a run with wharf at more than one worker).
+ */
+export function writeResults(file: string, quick: boolean, section: string, workers = 1): Promise<void> {
+  const mode = `${quick ? "quick" : "full"}${workers > 1 ? `:workers-${workers}` : ""}`;
   return replaceSection(
     file,
     `<!-- bench:${mode}:begin (written by bench/run.ts) -->`,

@@ -1,6 +1,7 @@
 // wharf against distribution's proxy, nginx proxy_cache and direct pulls (issue 9), on this
 // machine, over TLS on loopback. `node bench/run.ts [--quick] [--only wharf,nginx]
-// [--figures 1,2,3,4,6,7,8] [--cpu-prof DIR] [--no-write] [--json FILE] [--access-rules]` (wharf with
+// [--figures 1,2,3,4,6,7,8] [--cpu-prof DIR] [--no-write] [--json FILE] [--access-rules]
+// [--wharf-workers N]` (wharf as N processes, `workers: N`; default 1, so RSS is one process's) (wharf with
 // access rules on, for issue 16's "within 10 %" of the figures without). Prints one table and writes it
 // into bench/results.md (and, with --json, the figures as JSON for bench/bench.test.ts). Every process it starts is stopped at the end (also on Ctrl-C).
 import { writeFile } from "node:fs/promises";
@@ -82,9 +83,13 @@ async function main(): Promise<number> {
       "no-write": { type: "boolean", default: false },
       json: { type: "string" },
       "access-rules": { type: "boolean", default: false },
+      "wharf-workers": { type: "string", default: "1" },
     },
   });
   const plan = values.quick ? QUICK : FULL;
+  const wharfWorkers = Number(values["wharf-workers"]);
+  if (!Number.isInteger(wharfWorkers) || wharfWorkers < 1)
+    throw new Error(`--wharf-workers: a whole number ≥ 1, not ${values["wharf-workers"]}`);
   const only = values.only?.split(",").map((s) => s.trim()) as ContenderName[] | undefined;
   const bad = only?.filter((c) => !CONTENDERS.includes(c));
   if (bad?.length)
@@ -98,6 +103,7 @@ async function main(): Promise<number> {
     only,
     cpuProfileDir: values["cpu-prof"],
     accessRules: values["access-rules"],
+    wharfWorkers,
     log,
   });
   const figures: Figure[] = [idleRss(world)];
@@ -114,10 +120,11 @@ async function main(): Promise<number> {
   const contenders = CONTENDERS.filter((c) => world.contenders.some((x) => x.name === c));
   const wallSeconds = (Date.now() - started.getTime()) / 1000;
   console.log(textTable(figures, contenders));
-  const summary = runSummary({ quick: plan.quick, started, wallSeconds, loadBefore });
+  const summary = runSummary({ quick: plan.quick, started, wallSeconds, loadBefore, wharfWorkers });
   console.log(`\n${summary}`);
   if (!values["no-write"]) {
-    await writeResults(RESULTS, plan.quick, `${summary}\n\n${markdownTable(figures, contenders)}`);
+    const section = `${summary}\n\n${markdownTable(figures, contenders)}`;
+    await writeResults(RESULTS, plan.quick, section, wharfWorkers);
     log(`written to ${RESULTS}`);
   }
   if (values.json) {
