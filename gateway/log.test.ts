@@ -4,8 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeTempDir, type TempDir } from "../test/support/temp-dir.ts";
-import { pino } from "pino";
-import { createLogger, lineWriter, resolvePinoPretty } from "./log.ts";
+import { createLogger, resolvePinoPretty } from "./log.ts";
 
 let tmp: TempDir | undefined;
 afterEach(async () => {
@@ -49,46 +48,5 @@ describe("createLogger on a TTY", () => {
     expect(text).not.toContain("pino-pretty is not installed");
     expect(() => JSON.parse(text.trim().split("\n")[0] as string)).toThrow();
     expect(text).not.toContain("hunter2");
-  });
-});
-
-describe("lineWriter", () => {
-  function capture(): { lines: string[]; dest: { write(s: string): void } } {
-    const lines: string[] = [];
-    return { lines, dest: { write: (s: string) => void lines.push(s) } };
-  }
-  const withoutTime = (s: string | undefined) => s?.replace(/"time":\d+/, '"time":0');
-  const event = {
-    registry: "docker.io",
-    repository: "library/alpine",
-    reference: undefined,
-    status: 503,
-    access: { who: "ci", allowed: true },
-    err: 'upstream said "no"\n',
-  };
-
-  it("writes the line pino writes: level, time, bindings, the object without undefined keys, msg", () => {
-    const { lines, dest } = capture();
-    const child = pino({ level: "info", redact: ["password"], base: { pid: 42 } }, dest)
-      .child({ listener: "https" })
-      .child({}, { redact: [] });
-    const write = lineWriter(child);
-    for (const level of ["info", "warn"] as const) {
-      child[level](event, "request");
-      write(level, event, "request");
-    }
-    expect(lines).toHaveLength(4);
-    expect(withoutTime(lines[1])).toBe(withoutTime(lines[0]));
-    expect(withoutTime(lines[3])).toBe(withoutTime(lines[2]));
-    expect(JSON.parse(lines[3] as string)).toMatchObject({ level: 40, pid: 42, listener: "https", msg: "request" });
-  });
-
-  it("leaves a level below the logger's out, and a redacting logger to pino", () => {
-    const { lines, dest } = capture();
-    const log = pino({ level: "warn", redact: ["access.who"] }, dest);
-    lineWriter(log.child({}, { redact: [] }))("info", event, "request");
-    expect(lines).toHaveLength(0);
-    lineWriter(log)("warn", event, "request");
-    expect(JSON.parse(lines[0] as string).access.who).toBe("[Redacted]");
   });
 });

@@ -67,42 +67,5 @@ export function createLogger(opts: {
   return log;
 }
 
-const S = pino.symbols;
-
-/**
- * Writes `obj` and `msg` as the line `log` would write (the same bytes, to the same destination),
- * serialising the object with one JSON.stringify: pino stringifies key by key and concatenates,
- * which was the largest single allocation of a cached manifest hit (about 8 % of the bytes, bench
- * figure 3). Only for a logger that does nothing else to a line (createLogger's child without
- * redaction: no mixin, formatter, serializer, redaction or hook); any other goes through pino.
- * `obj` must be plain JSON data (an Error would lose its fields).
- */
-export function lineWriter(log: Logger): (level: "info" | "warn", obj: object, msg: string) => void {
-  // biome-ignore lint/suspicious/noExplicitAny: pino's internals are keyed by its exported symbols
-  const l = log as any;
-  const serializers = Object.keys(l[S.serializersSym] ?? {});
-  const plain =
-    !l[S.mixinSym] &&
-    !l[S.formattersSym]?.log &&
-    !l[S.hooksSym]?.streamWrite &&
-    !l[S.hooksSym]?.logMethod &&
-    !l[S.msgPrefixSym] &&
-    !l[S.nestedKeySym] &&
-    Object.keys(l[S.stringifiersSym] ?? {}).length === 0 &&
-    !l[S.stringifiersSym]?.[S.wildcardFirstSym] &&
-    serializers.every((k) => k === "err") &&
-    l[S.streamSym] &&
-    l[S.streamSym][S.needsMetadataGsym] !== true;
-  if (!plain) return (level, obj, msg) => log[level](obj, msg);
-  const msgKey = `,${JSON.stringify(l[S.messageKeySym])}:`;
-  return (level, obj, msg) => {
-    if (!log.isLevelEnabled(level)) return;
-    const json = JSON.stringify(obj);
-    const props = json.length > 2 ? `,${json.slice(1, -1)}` : "";
-    const head = l[S.lsCacheSym][log.levels.values[level] as number] + l[S.timeSym]() + l[S.chindingsSym];
-    l[S.streamSym].write(head + props + msgKey + JSON.stringify(msg) + l[S.endSym]);
-  };
-}
-
 /** A logger that drops everything, for tests and CLI commands that print their own output. */
 export const silentLogger: Logger = pino({ level: "silent" });

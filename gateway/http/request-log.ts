@@ -2,7 +2,7 @@
 // creates the request's state before any other, and reports once the handler and onError are done.
 import type { MiddlewareHandler } from "hono";
 import type { AccessNote } from "../access/access-audit.ts";
-import { type Logger, lineWriter } from "../log.ts";
+import type { Logger } from "../log.ts";
 import type { Outcome } from "../registry/registry.ts";
 import type { Env } from "./http-env.ts";
 
@@ -82,8 +82,7 @@ export function requestLog(opts: {
   // The request line has fixed keys and no secret can reach it (err is a message string), so the
   // logger's key-path redaction finds nothing here; it costs about 70 µs per line with the
   // wildcard paths of log.ts, a tenth of a core at 2,000 manifest requests per second.
-  // lineWriter: the line as pino writes it, serialised in one JSON.stringify (log.ts).
-  const writeLine = lineWriter(opts.log.child({}, { redact: [] }));
+  const lineLog = opts.log.child({}, { redact: [] });
   const nextId = requestIds();
   return async function requestLogger(c, next) {
     const state = new RequestState(c.req.method, nextId(), opts.log);
@@ -103,6 +102,6 @@ export function requestLog(opts: {
     opts.onRequest?.(event);
     // no copy of the event for the usual line without an error (pino leaves out undefined keys)
     const line = state.error === undefined ? event : { ...event, err: state.error };
-    writeLine(event.status >= 500 ? "warn" : "info", line, "request");
+    lineLog[event.status >= 500 ? "warn" : "info"](line, "request");
   };
 }
