@@ -4,8 +4,8 @@
 // mirror` beside a running server) changes SQLite's `PRAGMA data_version` on this connection
 // (sqlite.org/pragma.html#pragma_data_version), which drops them all. The version is read at most
 // once per RECHECK_MS: a request is answered as of that moment, as if it had come up to that much
-// earlier. Reading it costs file-lock system calls, about 30 µs here: once per millisecond that was
-// 3 % of a core under any load above 1,000 requests/s, the largest cost of a memo lookup.
+// earlier. Each read costs system calls (two stat, four fcntl locks), 10-30 µs here: once per
+// millisecond that was 1-3 % of a core at any rate above 1,000 requests/s, nearly all of a lookup.
 import type { StatementSync } from "node:sqlite";
 
 /** Enough for every tag a busy gateway serves; past that the memo starts over. */
