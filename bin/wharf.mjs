@@ -18,6 +18,8 @@ const args = process.argv.slice(2);
 // yet collected); with the cap it stays near 165 MiB at the same rate. What wharf keeps live is
 // bounded well below that (the manifest memo, and maps of at most 100,000 entries). Buffers of
 // blob data live outside this heap. NODE_OPTIONS or node's own flags win for either setting.
+// --optimize-for-size, --single-threaded-gc and --liftoff-only (undici's parser is WebAssembly) did
+// not lower the peak of 8 warm pulls or of the 32-client fill (figures 5, 4c); the first raised it.
 const SERVE_FLAGS = ["--max-semi-space-size=1", "--max-old-space-size=160"];
 const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ""];
 const nodeFlags =
@@ -31,7 +33,9 @@ const nodeFlags =
 // its own. A fixed 128 KiB threshold gives large blocks back to the kernel when freed; two arenas
 // are enough for one JavaScript thread. In the bench (bench/results.md) peak RSS fell by 10-25
 // MiB under the revalidation storm, 8 warm pulls and the 32-client fill, at the same request rate
-// and CPU per request. GLIBC_TUNABLES from the environment wins; other C libraries ignore it.
+// and CPU per request. A 16 KiB threshold (TLS record buffers come in 16 KiB blocks) saved only 2-5
+// MiB more at the peak of 8 warm pulls and cost 30-40 % more CPU per GiB sent; one arena made no
+// difference. GLIBC_TUNABLES from the environment wins; other C libraries ignore it.
 const SERVE_TUNABLES = "glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2";
 const serveEnv =
   args[0] === "serve" && process.env.GLIBC_TUNABLES === undefined

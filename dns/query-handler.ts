@@ -4,21 +4,11 @@
 import { createAccessList } from "./client-access.ts";
 import { encodeAnswer, encodeError, encodeHeaderError, RCODE } from "./dns-answer.ts";
 import { type DnsQuery, readMessage, udpLimit } from "./dns-query.ts";
+import type { QueryKind } from "./query-kinds.ts";
 import { createRateLimiter } from "./rate-limiter.ts";
 import { forwardTcp, forwardUdp, isTruncated, type Upstream } from "./upstream-forwarder.ts";
 
-/** Every way a query can be answered; the metrics name them all. */
-export const QUERY_KINDS = [
-  "intercepted",
-  "forwarded",
-  "refused",
-  "servfail",
-  "formerr",
-  "notimp",
-  "dropped",
-  "ratelimited",
-] as const;
-export type QueryKind = (typeof QUERY_KINDS)[number];
+export { QUERY_KINDS, type QueryKind } from "./query-kinds.ts";
 
 /** The logging the responder needs; a pino logger fits. */
 export interface DnsLog {

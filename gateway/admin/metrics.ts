@@ -3,7 +3,7 @@
 // events; gauges read live values from the StatusSource when scraped.
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { QUERY_KINDS } from "../../dns/query-handler.ts";
+import { QUERY_KINDS } from "../../dns/query-kinds.ts";
 import type { RequestEvent } from "../http/registry-app.ts";
 import type { StatusSource } from "./status-source.ts";
 import { upstreamErrorLabel } from "./wharf-stats.ts";

@@ -42,7 +42,7 @@ async function open(configFile: string | undefined, sharedStore: boolean, storag
     log: silentLogger,
     fillTimeoutMs: config.cache.fillTimeout,
     shared: true,
-    sharedStore: sharedStore ? openSharedStore(loaded) : undefined,
+    sharedStore: sharedStore ? await openSharedStore(loaded) : undefined,
   });
   return { config, opened, cache: opened.cache, metadataUrl: loaded.metadataUrl };
 }

@@ -54,7 +54,7 @@ export function registerGcCommand(program: Command): void {
 
 async function runGc(loaded: LoadedConfig, graceMs: number, dryRun: boolean): Promise<void> {
   const { config } = loaded;
-  const bucket = loaded.metadataUrl ? openSharedStore(loaded) : undefined;
+  const bucket = loaded.metadataUrl ? await openSharedStore(loaded) : undefined;
   const opened = await openCache({
     dataDir: config.dataDir,
     log: silentLogger,

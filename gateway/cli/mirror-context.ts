@@ -45,7 +45,7 @@ export async function withMirror<T>(
     log: silentLogger,
     fillTimeoutMs: loaded.config.cache.fillTimeout,
     shared: true,
-    sharedStore: openSharedStore(loaded),
+    sharedStore: await openSharedStore(loaded),
   });
   let pg: SharedMetadata | undefined;
   try {

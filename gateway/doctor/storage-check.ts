@@ -1,11 +1,9 @@
 // With storage.kind s3, from wharf's host: can this replica reach its bucket with its keys, and its
 // shared metadata database? The same reachability a replica needs at start, checked without
 // starting one (no migration runs here; the schema version is only read).
-import { HeadBucketCommand } from "@aws-sdk/client-s3";
-import pg from "pg";
 import type { LoadedConfig } from "../config/load-config.ts";
+import { loadPg } from "../store/pg/load-pg.ts";
 import { describePgError } from "../store/pg/open-postgres.ts";
-import { createS3Client } from "../store/s3/s3-client.ts";
 import { type CheckResult, fail, pass, reason } from "./check-result.ts";
 
 export async function checkStorage(loaded: LoadedConfig, timeoutMs: number): Promise<CheckResult[]> {
@@ -13,6 +11,11 @@ export async function checkStorage(loaded: LoadedConfig, timeoutMs: number): Pro
   if (storage.kind !== "s3" || !storage.s3 || !loaded.storageCredentials) return [];
   const out: CheckResult[] = [];
   const where = `${storage.s3.endpoint} bucket ${storage.s3.bucket}`;
+  // loaded only when storage.kind is s3 (open-shared-store.ts says why)
+  const [{ HeadBucketCommand }, { createS3Client }] = await Promise.all([
+    import("@aws-sdk/client-s3"),
+    import("../store/s3/s3-client.ts"),
+  ]);
   const s3 = createS3Client(storage.s3, loaded.storageCredentials);
   try {
     await s3.client.send(new HeadBucketCommand({ Bucket: storage.s3.bucket }), {
@@ -41,7 +44,8 @@ async function checkPostgres(
   url: NonNullable<LoadedConfig["metadataUrl"]>,
   timeoutMs: number,
 ): Promise<CheckResult> {
-  const client = new pg.Client({ connectionString: url.reveal(), connectionTimeoutMillis: timeoutMs });
+  const { Client } = await loadPg();
+  const client = new Client({ connectionString: url.reveal(), connectionTimeoutMillis: timeoutMs });
   try {
     await client.connect();
     const exists = await client.query("SELECT to_regclass('wharf_schema') IS NOT NULL AS e");

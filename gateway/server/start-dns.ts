@@ -7,7 +7,7 @@
 import { isIP } from "node:net";
 import { WharfError } from "../../common/errors.ts";
 import { type AnswerTable, buildAnswerTable, defaultAnswerAddresses } from "../../dns/answer-table.ts";
-import { type DnsResponder, startDnsResponder } from "../../dns/dns-responder.ts";
+import type { DnsResponder } from "../../dns/dns-responder.ts";
 import type { QueryKind } from "../../dns/query-handler.ts";
 import { interceptedNames } from "../config/intercepted-names.ts";
 import type { Config } from "../config/schema.ts";
@@ -48,6 +48,8 @@ export async function startDns(opts: {
     return entry;
   };
   let responder: DnsResponder;
+  // the responder and its codec (dns2, about 15 MiB resident) load only when listen.dns is set
+  const { startDnsResponder } = await import("../../dns/dns-responder.ts");
   try {
     responder = await startDnsResponder({
       host: listen.host,

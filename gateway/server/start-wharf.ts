@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { getRequestListener } from "@hono/node-server";
 import type { Ca } from "../../certs/certificate-authority.ts";
 import { VERSION } from "../../common/version.ts";
-import { createAuthenticator } from "../access/create-authenticator.ts";
+import { openAccess } from "../access/open-access.ts";
 import { createAdminEndpoint, startAdminServer } from "../admin/admin-endpoint.ts";
 import { registerConnectionMetrics } from "../admin/metrics.ts";
 import { registerMirrorMetrics } from "../admin/mirror-metrics.ts";
@@ -24,7 +24,6 @@ import { openMirrorStore } from "../mirror/open-mirror-store.ts";
 import { ProxyRegistry } from "../registry/proxy-registry.ts";
 import { tryCollectLease } from "../store/pg/collect-lease.ts";
 import { openPostgres } from "../store/pg/open-postgres.ts";
-import { openIdentities } from "../store/pg/shared-identities.ts";
 import { openSharedStore } from "../store/s3/open-shared-store.ts";
 import { createUpstreamDispatcher } from "../upstream/dispatcher.ts";
 import type { UpstreamClient } from "../upstream/upstream-client.ts";
@@ -62,7 +61,7 @@ export async function startWharf(
     log,
     fillTimeoutMs: config.cache.fillTimeout,
     minFree: config.cache.minFree,
-    sharedStore: openSharedStore(loaded),
+    sharedStore: await openSharedStore(loaded),
     // a worker's primary holds the lock and prepared the store
     shared: worker !== undefined,
   });
@@ -186,7 +185,6 @@ export async function startWharf(
     }
     evictor.onEvict = admin.onEviction;
     opened.cache.onFill = worker?.onFill ?? admin.onFill;
-    // without access.htpasswd there is no authenticator: pulls work as before, pushes are refused
     const upstreams = new Map<string, UpstreamClient>();
     for (const [name, b] of backends) if (b instanceof ProxyRegistry) upstreams.set(name, b.upstream);
     const probes = startUpstreamProbes({
@@ -198,10 +196,11 @@ export async function startWharf(
       log,
     });
     closers.push(() => probes.stop());
-    const authenticator = await createAuthenticator({
+    const authenticator = await openAccess({
       config,
       log,
-      ...(await openIdentities(opened.cache.db, shared)),
+      db: opened.cache.db,
+      shared,
       upstreams,
       route: (scope, service, ns) => {
         try {

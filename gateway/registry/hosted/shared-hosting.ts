@@ -9,14 +9,15 @@ import { parseDigest } from "../../oci/digest.ts";
 import type { SharedMetadata } from "../../store/pg/open-postgres.ts";
 import { type BucketCheck, PgHostedIndex } from "../../store/pg/pg-hosted-index.ts";
 import { PgUploadSessions } from "../../store/pg/pg-upload-sessions.ts";
-import { S3BlobStore } from "../../store/s3/s3-blob-store.ts";
-import { S3UploadChunks } from "../../store/s3/s3-upload-chunks.ts";
+import type { S3BlobStore } from "../../store/s3/s3-blob-store.ts";
 import type { HostedConfig, SharedHosting } from "./hosted-registry.ts";
 import { SharedUploads } from "./shared-uploads.ts";
 
 /** The bucket, when hosted registries of this process share their content (storage.kind s3). */
 export function hostsShared(cache: ContentCache): S3BlobStore | undefined {
-  return cache.shared instanceof S3BlobStore ? cache.shared : undefined;
+  // by shape, not instanceof: this module must not load the S3 SDK (open-shared-store.ts says why)
+  const shared = cache.shared as Partial<S3BlobStore> | undefined;
+  return shared?.s3 ? (shared as S3BlobStore) : undefined;
 }
 
 /** Of some digests, those the bucket does not hold (after gc collected them: pg-hosted-index.ts). */
@@ -45,7 +46,7 @@ export function sharedHosting(opts: {
     index: new PgHostedIndex(metadata.pool, bucketCheck(bucket)),
     uploads: new SharedUploads({
       rows: new PgUploadSessions(metadata.pool),
-      chunks: new S3UploadChunks(bucket.s3),
+      chunks: bucket.uploadChunks(),
       blobs: bucket,
       registry: opts.name,
       now: Date.now,

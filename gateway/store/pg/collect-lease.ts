@@ -4,9 +4,10 @@
 // connection ends, so a replica that dies mid-collection (or loses the database) loses the lease
 // without any expiry to tune, and no row is left behind to clean up.
 // https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS
-import pg from "pg";
+import type pg from "pg";
 import { WharfError } from "../../../common/errors.ts";
 import type { Secret } from "../../config/secret.ts";
+import { loadPg } from "./load-pg.ts";
 import { describePgError } from "./open-postgres.ts";
 
 /** Two-key advisory locks live apart from the one-key migration lock; 'whar' names wharf's. */
@@ -79,7 +80,8 @@ export const LEASE_BUSY_EXIT = 75;
 export async function collectLeaseFor(
   url: Secret,
 ): Promise<{ lease: CollectLease | undefined; close(): Promise<void> }> {
-  const pool = new pg.Pool({ connectionString: url.reveal(), max: 1, connectionTimeoutMillis: 10_000 });
+  const { Pool } = await loadPg();
+  const pool = new Pool({ connectionString: url.reveal(), max: 1, connectionTimeoutMillis: 10_000 });
   pool.on("error", () => {});
   try {
     const lease = await tryCollectLease(pool);

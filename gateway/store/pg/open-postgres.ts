@@ -2,11 +2,12 @@
 // migrated at start, and the stores built on it. A replica that cannot reach the database at start
 // refuses to start (STORE_UNAVAILABLE): serving with private metadata would split the replica set.
 // Later outages cost sharing, not serving: callers fall back to their local copy (docs/storage.md).
-import pg from "pg";
+import type pg from "pg";
 import { WharfError } from "../../../common/errors.ts";
 import type { Secret } from "../../config/secret.ts";
 import type { Logger } from "../../log.ts";
 import type { SharedTags } from "../shared-tags-api.ts";
+import { loadPg } from "./load-pg.ts";
 import { migrate } from "./pg-schema.ts";
 import { PgSharedTags } from "./pg-shared-tags.ts";
 
@@ -29,7 +30,8 @@ export async function openPostgres(
   log: Logger,
   opts: { max?: number } = {},
 ): Promise<SharedMetadata> {
-  const pool = new pg.Pool({
+  const { Pool } = await loadPg();
+  const pool = new Pool({
     connectionString: url.reveal(),
     max: opts.max ?? 10,
     connectionTimeoutMillis: 10_000,

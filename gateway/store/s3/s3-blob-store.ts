@@ -19,6 +19,7 @@ import type { BlobStore, BlobWriter, StoredBlob } from "../blob-store-api.ts";
 import { S3BlobWriter } from "./s3-blob-writer.ts";
 import { isNotFound, type S3Location } from "./s3-client.ts";
 import { type FillLeases, S3FillLeases } from "./s3-fill-lease.ts";
+import { S3UploadChunks } from "./s3-upload-chunks.ts";
 
 /** Multipart uploads older than this are taken as abandoned (a replica died mid-write). */
 const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
@@ -41,6 +42,11 @@ export class S3BlobStore implements BlobStore {
         : new S3FillLeases(s3, { holder: opts.holder, ttlMs: opts.leaseTtlMs, now: opts.now });
     this.#staleUploadMs = opts.staleUploadMs ?? STALE_UPLOAD_MS;
     this.#now = opts.now ?? Date.now;
+  }
+
+  /** Hosted uploads' pieces in this bucket (shared-hosting.ts, which does not load the SDK itself). */
+  uploadChunks(): S3UploadChunks {
+    return new S3UploadChunks(this.s3);
   }
 
   keyOf(d: Digest): string {
