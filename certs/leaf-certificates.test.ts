@@ -201,7 +201,7 @@ describe("LeafCertificates", () => {
     try {
       await vi.waitFor(async () => expect(await readFile(file, "utf8")).not.toBe(before), { timeout: 5000 });
     } finally {
-      certs.stop();
+      await certs.stop(); // a renewal of another group may still be writing its files
     }
   });
 

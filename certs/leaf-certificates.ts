@@ -160,9 +160,11 @@ export class LeafCertificates {
     this.#timer.unref();
   }
 
-  stop(): void {
+  /** Stops the timer; resolves once renewals already running have written their files. */
+  async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    await Promise.allSettled([...this.#renewing.values()]);
   }
 
   /** Each group's names and current expiry, for status output. */
