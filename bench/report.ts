@@ -75,7 +75,7 @@ export interface RunInfo {
   started: Date;
   wallSeconds: number;
   loadBefore: number[];
-  /** wharf's `workers` in this run, when it is not 1. */
+  /** wharf's `workers` in this run (bench/run.ts); not given where the run compares counts. */
   wharfWorkers?: number;
 }
 
@@ -84,7 +84,11 @@ export function runSummary(info: RunInfo): string {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   return [
     `- mode: ${info.quick ? "`--quick`" : "full"}; wall time ${info.wallSeconds.toFixed(0)} s`,
-    `- wharf: \`workers: ${info.wharfWorkers ?? 1}\`${(info.wharfWorkers ?? 1) > 1 ? " (RSS figures are the primary and its workers together)" : " (one process)"}`,
+    ...(info.wharfWorkers === undefined
+      ? []
+      : [
+          `- wharf: \`workers: ${info.wharfWorkers}\`${info.wharfWorkers > 1 ? " (RSS figures are the primary and its workers together)" : " (one process)"}`,
+        ]),
     `- date: ${info.started.toISOString()}`,
     `- machine: ${cpu.length} cores (${cpu[0]?.model ?? "unknown"}), Node ${process.version}`,
     `- load average before / after: ${load(info.loadBefore)} / ${load(loadavg())}`,
