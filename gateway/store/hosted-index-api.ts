@@ -45,6 +45,28 @@ export interface ManifestRecord {
   now: number;
 }
 
+/** The referrer entry a manifest with a subject makes (OCI distribution spec, "Listing Referrers"). */
+export function referrerOf(m: ManifestRecord): ReferrerRecord {
+  return {
+    digest: m.digest,
+    mediaType: m.mediaType,
+    size: m.size,
+    artifactType: m.artifactType,
+    annotations: m.annotations,
+  };
+}
+
+/** A referrer row's columns in table order (registry, repository, subject, digest, artifact_type, media_type, size, annotations). */
+export function referrerValues(
+  registry: string,
+  repository: string,
+  subject: string,
+  r: ReferrerRecord,
+): (string | number | null)[] {
+  const annotations = r.annotations ? JSON.stringify(r.annotations) : null;
+  return [registry, repository, subject, r.digest, r.artifactType, r.mediaType, r.size, annotations];
+}
+
 export interface HostedIndex {
   linkKind(registry: string, repository: string, digest: string): Promise<LinkKind | undefined>;
   hasRepository(registry: string, repository: string): Promise<boolean>;

@@ -10,7 +10,12 @@
 import type { MetadataDb } from "../../cache/metadata-db.ts";
 import { PreparedStatements } from "../../cache/prepared-statements.ts";
 
-import type { LinkKind, Page, ReferrerRecord } from "../../store/hosted-index-api.ts";
+import {
+  type LinkKind,
+  type Page,
+  type ReferrerRecord,
+  referrerValues,
+} from "../../store/hosted-index-api.ts";
 
 export type { LinkKind, Page, ReferrerRecord };
 
@@ -173,16 +178,7 @@ export class HostedMeta {
         `INSERT OR REPLACE INTO referrers (registry, repository, subject, digest, artifact_type, media_type, size, annotations)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(
-        registry,
-        repository,
-        subject,
-        r.digest,
-        r.artifactType,
-        r.mediaType,
-        r.size,
-        r.annotations ? JSON.stringify(r.annotations) : null,
-      );
+      .run(...referrerValues(registry, repository, subject, r));
   }
 
   deleteReferrer(registry: string, repository: string, digest: string): void {

@@ -3,13 +3,14 @@
 // writes that must not interleave with gc or with content checks run inside one BEGIN IMMEDIATE
 // transaction together with the caller's guard, exactly as before the interface existed.
 import type { MetadataDb } from "../../cache/metadata-db.ts";
-import type {
-  HostedIndex,
-  HostedUsage,
-  LinkKind,
-  ManifestRecord,
-  Page,
-  ReferrerRecord,
+import {
+  type HostedIndex,
+  type HostedUsage,
+  type LinkKind,
+  type ManifestRecord,
+  type Page,
+  type ReferrerRecord,
+  referrerOf,
 } from "../../store/hosted-index-api.ts";
 import { HostedMeta } from "./hosted-meta.ts";
 
@@ -76,14 +77,7 @@ export class SqliteHostedIndex implements HostedIndex {
       for (const d of m.blobs) meta.link(m.registry, m.repository, d, "blob", m.now);
       for (const d of m.children) meta.link(m.registry, m.repository, d, "manifest", m.now);
       if (m.tag !== undefined) meta.putTag(m.registry, m.repository, m.tag, m.digest, m.mediaType);
-      if (m.subject)
-        meta.putReferrer(m.registry, m.repository, m.subject, {
-          digest: m.digest,
-          mediaType: m.mediaType,
-          size: m.size,
-          artifactType: m.artifactType,
-          annotations: m.annotations,
-        });
+      if (m.subject) meta.putReferrer(m.registry, m.repository, m.subject, referrerOf(m));
     });
   }
 

@@ -3,13 +3,15 @@
 // tags, referrer and link) run in one transaction, so another replica never sees half a push.
 import type pg from "pg";
 import { WharfError } from "../../../common/errors.ts";
-import type {
-  HostedIndex,
-  HostedUsage,
-  LinkKind,
-  ManifestRecord,
-  Page,
-  ReferrerRecord,
+import {
+  type HostedIndex,
+  type HostedUsage,
+  type LinkKind,
+  type ManifestRecord,
+  type Page,
+  type ReferrerRecord,
+  referrerOf,
+  referrerValues,
 } from "../hosted-index-api.ts";
 import { inTransaction, storeUnavailable } from "./pg-transaction.ts";
 
@@ -127,16 +129,7 @@ export async function putReferrer(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (registry, repository, subject, digest) DO UPDATE SET artifact_type = EXCLUDED.artifact_type,
        media_type = EXCLUDED.media_type, size = EXCLUDED.size, annotations = EXCLUDED.annotations`,
-    [
-      registry,
-      repository,
-      subject,
-      r.digest,
-      r.artifactType,
-      r.mediaType,
-      r.size,
-      r.annotations ? JSON.stringify(r.annotations) : null,
-    ],
+    referrerValues(registry, repository, subject, r),
   );
 }
 
@@ -282,14 +275,7 @@ export class PgHostedIndex implements HostedIndex {
       await link(c, m.registry, m.repository, linksOf(m), m.now, this.#check(manifestBlobGone));
       if (m.tag !== undefined)
         await putTag(c, m.registry, m.repository, m.tag, { digest: m.digest, mediaType: m.mediaType });
-      if (m.subject)
-        await putReferrer(c, m.registry, m.repository, m.subject, {
-          digest: m.digest,
-          mediaType: m.mediaType,
-          size: m.size,
-          artifactType: m.artifactType,
-          annotations: m.annotations,
-        });
+      if (m.subject) await putReferrer(c, m.registry, m.repository, m.subject, referrerOf(m));
     });
   }
 
