@@ -3,7 +3,7 @@
 // (s3-blob-writer.ts); reads are GetObject (with Range), stat is HeadObject, list is ListObjectsV2.
 
 import { createHash } from "node:crypto";
-import { PassThrough, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CopyObjectCommand,
@@ -17,7 +17,7 @@ import {
 import { type Digest, parseDigest } from "../../oci/digest.ts";
 import type { BlobStore, BlobWriter, StoredBlob } from "../blob-store-api.ts";
 import { S3BlobWriter } from "./s3-blob-writer.ts";
-import { isNotFound, type S3Location } from "./s3-client.ts";
+import { getObjectStream, isNotFound, type S3Location } from "./s3-client.ts";
 import { type FillLeases, S3FillLeases } from "./s3-fill-lease.ts";
 import { S3UploadChunks } from "./s3-upload-chunks.ts";
 
@@ -117,28 +117,7 @@ export class S3BlobStore implements BlobStore {
 
   /** A stream at once; the GetObject behind it starts now and its errors end the stream. */
   createReadStream(d: Digest, range?: { start: number; end: number }): Readable {
-    const out = new PassThrough({ highWaterMark: 256 * 1024 });
-    const abort = new AbortController();
-    out.once("close", () => abort.abort());
-    this.s3.client
-      .send(
-        new GetObjectCommand({
-          Bucket: this.s3.bucket,
-          Key: this.keyOf(d),
-          ...(range && { Range: `bytes=${range.start}-${range.end}` }),
-        }),
-        { abortSignal: abort.signal },
-      )
-      .then(
-        (r) => {
-          const body = r.Body as Readable | undefined;
-          if (!body) return out.end();
-          body.on("error", (e) => out.destroy(e));
-          body.pipe(out);
-        },
-        (e: Error) => out.destroy(e),
-      );
-    return out;
+    return getObjectStream(this.s3, this.keyOf(d), range);
   }
 
   async begin(d: Digest): Promise<BlobWriter> {

@@ -5,8 +5,9 @@
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { PassThrough, type Readable } from "node:stream";
 import { rootCertificates } from "node:tls";
-import { S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { WharfError } from "../../../common/errors.ts";
 import type { StorageCredentials } from "../../config/load-config.ts";
 import type { S3StorageConfig } from "../../config/storage-schema.ts";
@@ -63,4 +64,37 @@ export function isNotFound(e: unknown): boolean {
 export function isPreconditionFailed(e: unknown): boolean {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
   return err?.name === "PreconditionFailed" || err?.$metadata?.httpStatusCode === 412;
+}
+
+/**
+ * A stream of an object (or of bytes [start, end] of it) at once: the GetObject behind it starts
+ * now, its errors end the stream, and closing the stream aborts the request.
+ */
+export function getObjectStream(
+  s3: S3Location,
+  key: string,
+  range?: { start: number; end: number },
+): Readable {
+  const out = new PassThrough({ highWaterMark: 256 * 1024 });
+  const abort = new AbortController();
+  out.once("close", () => abort.abort());
+  s3.client
+    .send(
+      new GetObjectCommand({
+        Bucket: s3.bucket,
+        Key: key,
+        ...(range && { Range: `bytes=${range.start}-${range.end}` }),
+      }),
+      { abortSignal: abort.signal },
+    )
+    .then(
+      (r) => {
+        const body = r.Body as Readable | undefined;
+        if (!body) return out.end();
+        body.on("error", (e) => out.destroy(e));
+        body.pipe(out);
+      },
+      (e: Error) => out.destroy(e),
+    );
+  return out;
 }

@@ -1,15 +1,10 @@
 // Upload pieces in the bucket: <prefix>uploads/<session id>/<name>, each one PutObject with its
 // length and Content-MD5 (RGW refuses streamed bodies without a length, see s3-client.ts).
 import { createHash } from "node:crypto";
-import { PassThrough, type Readable } from "node:stream";
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
+import type { Readable } from "node:stream";
+import { DeleteObjectsCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import type { UploadChunks } from "../upload-chunks-api.ts";
-import type { S3Location } from "./s3-client.ts";
+import { getObjectStream, type S3Location } from "./s3-client.ts";
 
 export class S3UploadChunks implements UploadChunks {
   readonly #s3: S3Location;
@@ -35,23 +30,7 @@ export class S3UploadChunks implements UploadChunks {
   }
 
   open(key: string): Readable {
-    const out = new PassThrough({ highWaterMark: 256 * 1024 });
-    const abort = new AbortController();
-    out.once("close", () => abort.abort());
-    this.#s3.client
-      .send(new GetObjectCommand({ Bucket: this.#s3.bucket, Key: this.#root + key }), {
-        abortSignal: abort.signal,
-      })
-      .then(
-        (r) => {
-          const body = r.Body as Readable | undefined;
-          if (!body) return out.end();
-          body.on("error", (e) => out.destroy(e));
-          body.pipe(out);
-        },
-        (e: Error) => out.destroy(e),
-      );
-    return out;
+    return getObjectStream(this.#s3, this.#root + key);
   }
 
   async remove(keys: string[]): Promise<void> {
