@@ -9,10 +9,9 @@ import { type LoopbackInternet, startLoopbackInternet } from "../support/loopbac
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { pushRandomImages } from "../support/random-images.ts";
 import { pullImage } from "../support/registry-pull.ts";
-import { runCommand } from "../support/run-command.ts";
 import { makeTempDir, type TempDir } from "../support/temp-dir.ts";
 import { fetchDigest } from "../support/wharf-client.ts";
-import { REPO_ROOT, startWharf, type WharfProcess } from "../support/wharf-process.ts";
+import { runWharfCli, startWharf, type WharfProcess } from "../support/wharf-process.ts";
 
 const IMAGES = 6;
 const MIB = 8;
@@ -67,19 +66,8 @@ const blobGets = (since: number) =>
     .requests(since)
     .filter((r) => r.method === "GET" && r.path.includes("/blobs/") && r.status !== 401);
 
-async function wharfCli(args: string[], configFile: string) {
-  return runCommand(
-    [
-      join(REPO_ROOT, "node_modules", ".bin", "node"),
-      join(REPO_ROOT, "bin", "wharf.mjs"),
-      ...args,
-      "--config",
-      configFile,
-    ],
-    {
-      allowFailure: true,
-    },
-  );
+function wharfCli(args: string[], configFile: string) {
+  return runWharfCli(undefined, args, { configFile });
 }
 
 describe("bounded disk", () => {

@@ -18,10 +18,9 @@ import { digAt } from "../support/dns-testbed.ts";
 import { type LoopbackInternet, startLoopbackInternet } from "../support/loopback-internet.ts";
 import { freePort, loopbackIp } from "../support/ports.ts";
 import { type Postgres, startPostgres } from "../support/postgres.ts";
-import { createReplicaSet, type ReplicaSet } from "../support/replica-set.ts";
-import { runCommand } from "../support/run-command.ts";
+import { createReplicaSet, type ReplicaSet, replicaEnv } from "../support/replica-set.ts";
 import { runSkopeo } from "../support/skopeo.ts";
-import { REPO_ROOT, type WharfProcess } from "../support/wharf-process.ts";
+import { runWharfCli, type WharfProcess } from "../support/wharf-process.ts";
 
 let ceph: Ceph;
 let pg: Postgres;
@@ -85,20 +84,7 @@ const status = async (r: Replica) =>
 function wharfCli(w: WharfProcess, configFile: string, ...args: string[]) {
   const env = w.config.storage as { postgres: unknown };
   expect(env.postgres).toBeDefined();
-  return runCommand(
-    [
-      join(REPO_ROOT, "node_modules", ".bin", "node"),
-      join(REPO_ROOT, "bin", "wharf.mjs"),
-      ...args,
-      "--config",
-      configFile,
-    ],
-    {
-      env: { S3_ACCESS: ceph.accessKey, S3_SECRET: ceph.secretKey, WHARF_DB: set.databaseUrl },
-      allowFailure: true,
-      timeoutMs: 120_000,
-    },
-  );
+  return runWharfCli(w, args, { configFile, env: replicaEnv(ceph, set.databaseUrl), timeoutMs: 120_000 });
 }
 
 const countFiles = async (dir: string): Promise<number> => {

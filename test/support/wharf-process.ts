@@ -116,22 +116,22 @@ export async function startWharf(o: StartWharfOptions): Promise<WharfProcess> {
 }
 
 /**
- * `wharf <args> --config <w's configuration file>`: the CLI beside a running wharf, from the repo
- * root; the exit code is the caller's to check. `env` is added to this process's environment.
+ * `wharf <args> --config <w's configuration file>` (or `opts.configFile`): the CLI beside a running
+ * wharf, from the repo root; the exit code is the caller's to check. `env` is added to this
+ * process's environment.
  */
 export function runWharfCli(
-  w: Pick<WharfProcess, "dir">,
+  w: Pick<WharfProcess, "dir"> | undefined,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; configFile?: string } = {},
 ): Promise<RunResult> {
   const node = join(REPO_ROOT, "node_modules", ".bin", "node");
-  return runCommand(
-    [node, join(REPO_ROOT, "bin", "wharf.mjs"), ...args, "--config", join(w.dir, "wharf.yml")],
-    {
-      cwd: REPO_ROOT,
-      allowFailure: true,
-      timeoutMs: opts.timeoutMs ?? 60_000,
-      ...(opts.env && { env: opts.env }),
-    },
-  );
+  const configFile = opts.configFile ?? (w ? join(w.dir, "wharf.yml") : undefined);
+  if (!configFile) throw new Error("runWharfCli: a wharf or opts.configFile is needed");
+  return runCommand([node, join(REPO_ROOT, "bin", "wharf.mjs"), ...args, "--config", configFile], {
+    cwd: REPO_ROOT,
+    allowFailure: true,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    ...(opts.env && { env: opts.env }),
+  });
 }
