@@ -68,6 +68,18 @@ describe("BlobFill", () => {
     expect(cache.fills.size).toBe(0);
   });
 
+  it("a reader made in the same turn as its fill (before the temporary file exists) gets every byte", async () => {
+    const { cache } = await newCache();
+    for (let i = 0; i < 20; i++) {
+      const bytes = randomBytes(2 * 1024 * 1024 + i);
+      const d = parseDigest(`sha256:${createHash("sha256").update(bytes).digest("hex")}`);
+      const { fill } = cache.fill(d, async () => ({ body: Readable.from([bytes]), size: bytes.length }));
+      const got = await collect(fill.reader());
+      expect(got.equals(bytes), `fill ${i}`).toBe(true);
+      await fill.done;
+    }
+  });
+
   it("withholds the last byte until verified and fails readers on a digest mismatch", async () => {
     const { cache, dir } = await newCache();
     const src = new PassThrough();

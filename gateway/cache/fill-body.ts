@@ -13,6 +13,7 @@ const FOLLOW_WAIT_MS = 20;
 const READ_CHUNK = 512 * 1024;
 
 async function openFill(fill: BlobFill): Promise<FileHandle> {
+  await fill.started; // before that, neither the temporary nor the final file may exist
   try {
     return await open(fill.tempPath, "r");
   } catch {
@@ -92,7 +93,12 @@ export class FillReader extends Readable {
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
-    // Open the temporary file; if the fill was committed in between, the final file.
+    // The temporary file exists once the fill has started (a reader made in the same turn as the
+    // fill would find neither file); then open it, or the final file if committed in between.
+    void this.#fill.started.then(() => this.#open(cb));
+  }
+
+  #open(cb: (err?: Error | null) => void): void {
     openCb(this.#fill.tempPath, "r", (err, fd) => {
       if (!err) {
         this.#fd = fd;
