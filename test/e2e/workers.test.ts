@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { H2Client } from "../support/h2-client.ts";
 import { readManifestDigests } from "../support/images.ts";
 import {
@@ -95,8 +95,15 @@ describe("workers: 2", () => {
       const results = await Promise.all(Array.from({ length: 24 }, () => fetchFresh(url)));
       for (const r of results) expect(r).toMatchObject({ status: 200, digest: layer, bytes: size });
       expect(upstreamGets(layer, since)).toBe(1);
-      const lines = requestLines(wharf).filter((l) => l.reference === layer);
-      expect(lines).toHaveLength(24);
+      // a request line leaves in its worker's next log write, which may come after the client is done
+      const lines = await vi.waitFor(
+        () => {
+          const found = requestLines(wharf).filter((l) => l.reference === layer);
+          expect(found).toHaveLength(24);
+          return found;
+        },
+        { timeout: 5000, interval: 100 },
+      );
       const workers = new Set(lines.map((l) => l.pid));
       expect(workers.size).toBe(2);
       // /metrics in the primary counts the requests of both workers
